@@ -1,0 +1,37 @@
+"""gluon-tricks: the paper "Bag of Tricks for Image Classification with CNNs" in MXNet Gluon."""
+from setuptools import find_packages, setup
+
+COMMON = [
+    "numpy",
+    "opencv-python-headless",
+    "gluoncv==0.10.5.post0",
+    "matplotlib",
+    "tqdm",
+]
+
+setup(
+    name="gluon-tricks",
+    version="0.1.0",
+    description="Reproduce 'Bag of Tricks for Image Classification with CNNs' with MXNet Gluon",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["gluon_tricks", "gluon_tricks.*"]),
+    python_requires=">=3.8",
+    install_requires=COMMON,
+    extras_require={
+        "cpu": ["mxnet==1.9.1"],
+        "gpu": [
+            "mxnet-cu112==1.9.1",
+            "nvidia-cuda-runtime-cu11",
+            "nvidia-cublas-cu11",
+            "nvidia-cudnn-cu11",
+            "nvidia-nccl-cu11",
+            "nvidia-curand-cu11",
+            "nvidia-cufft-cu11",
+            "nvidia-cusolver-cu11",
+        ],
+        "horovod": ["horovod==0.28.1"],
+        "test": ["pytest", "onnx"],
+    },
+    entry_points={"console_scripts": ["gluon-tricks=gluon_tricks.cli:main"]},
+)
