@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Create ./.venv and install gluon-tricks with everything it uses: MXNet 1.9.1, GluonCV, OpenCV,
+# the test tools and Horovod (built from source against the installed MXNet, ~8 minutes the
+# first time; pip caches the wheel afterwards).
+#   bash tools/install.sh            CPU MXNet (mxnet==1.9.1)
+#   bash tools/install.sh --gpu      CUDA 11.2 MXNet (mxnet-cu112==1.9.1) and CUDA runtime wheels
+#   bash tools/install.sh --no-horovod
+# Environment: PYTHON (interpreter for the venv, default python3), VENV (default .venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+flavor=cpu
+horovod=1
+for arg in "$@"; do
+  case "$arg" in
+    --gpu) flavor=gpu ;;
+    --no-horovod) horovod=0 ;;
+    *) echo "install.sh: unknown option '$arg' (use --gpu and/or --no-horovod)" >&2; exit 2 ;;
+  esac
+done
+
+venv=${VENV:-.venv}
+[ -x "$venv/bin/python" ] || "${PYTHON:-python3}" -m venv "$venv"
+pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+"${pip[@]}" install -q --upgrade "pip<25" wheel "setuptools<70" "cmake<4"
+"${pip[@]}" install -q -c constraints.txt -e ".[$flavor,test]"
+if [ "$horovod" = 1 ]; then
+  echo "install.sh: installing Horovod with MXNet and Gloo (a source build: minutes the first time)" >&2
+  HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 \
+    HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
+    "${pip[@]}" install -q --no-build-isolation -c constraints.txt -e ".[$flavor,horovod]"
+fi
+"$venv/bin/gluon-tricks" --help > /dev/null
+echo "install.sh: ready; commands are in $venv/bin (gluon-tricks, python)" >&2
