@@ -7,6 +7,7 @@ COMMON = [
     "gluoncv==0.10.5.post0",
     "matplotlib",
     "tqdm",
+    "tensorboardX>=2.6,<3",
 ]
 
 setup(

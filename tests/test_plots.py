@@ -1,0 +1,135 @@
+"""PNG figures of a run and of the paper (Fig. 3a, 4a, 4b), and the formulas behind them."""
+import os
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from gluon_tricks.errors import UsageError
+from gluon_tricks.plots import (logit_gaps, lr_schedule_curves, optimal_logit_gap,
+                                plot_gap_histograms, plot_logit_gap, plot_lr_schedules, plot_run)
+from gluon_tricks.runlog import MetricsLog
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path):
+    """A non-empty PNG that matplotlib reads back as an RGBA image of a sensible size."""
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG_SIGNATURE
+    assert os.path.getsize(path) > 0
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[2] == 4
+    assert image.shape[0] > 200 and image.shape[1] > 300
+
+
+def assert_no_temp_files(folder):
+    assert [name for name in os.listdir(folder) if name.endswith(".tmp")] == []
+
+
+def write_run(run_dir, with_epochs=True):
+    with MetricsLog(run_dir) as log:
+        for epoch in range(1, 4):
+            for batch in range(1, 11):
+                step = (epoch - 1) * 10 + batch
+                log.log(kind="train", epoch=epoch, batch=batch, step=step, lr=0.1 * step / 30,
+                        loss=3.0 - 0.05 * step + 0.1 * np.sin(step))
+            if with_epochs:
+                log.log(kind="epoch", epoch=epoch, step=epoch * 10, metric="top1",
+                        top1=0.2 * epoch)
+                log.log(kind="eval", epoch=epoch, step=epoch * 10, top1=0.25 * epoch,
+                        top5=0.3 * epoch)
+    return os.path.join(run_dir, "metrics.jsonl")
+
+
+def test_plot_run_writes_lr_loss_and_accuracy(tmp_path):
+    metrics = write_run(str(tmp_path / "run"))
+    out = str(tmp_path / "figs")
+    written = plot_run(metrics, out)
+    assert [os.path.basename(p) for p in written] == ["lr.png", "loss.png", "accuracy.png"]
+    for path in written:
+        assert_png(path)
+    assert_no_temp_files(out)
+
+
+def test_plot_run_skips_figures_without_data(tmp_path):
+    metrics = write_run(str(tmp_path), with_epochs=False)
+    written = plot_run(metrics, str(tmp_path))
+    assert [os.path.basename(p) for p in written] == ["lr.png", "loss.png"]
+    assert not os.path.exists(tmp_path / "accuracy.png")
+
+
+def test_plot_run_draws_the_train_accuracy_of_epoch_events(tmp_path):
+    with MetricsLog(str(tmp_path)) as log:
+        for epoch in (1, 2):
+            log.log(kind="epoch", epoch=epoch, step=10 * epoch, seconds=3.5, loss=2.0 / epoch,
+                    train_acc=0.3 * epoch, mixup=False)
+    written = plot_run(str(tmp_path / "metrics.jsonl"), str(tmp_path))
+    assert [os.path.basename(p) for p in written] == ["accuracy.png"]
+    assert_png(written[0])
+
+
+def test_fig3a_curves_follow_the_schedulers():
+    epochs, curves = lr_schedule_curves()
+    ipe = 1281167 // 1024
+    assert len(epochs) == 120 * ipe and epochs[-1] == 120
+    step, cosine = curves["step"], curves["cosine"]
+    peak = 5 * ipe - 1  # the last warmup update ends epoch 5
+    assert epochs[peak] == 5
+    assert step[peak] == pytest.approx(0.4) and cosine[peak] == pytest.approx(0.4)
+    assert step[0] == pytest.approx(0.4 / (5 * ipe))
+    assert np.all(np.diff(step[:peak + 1]) > 0)
+    for first_epoch, lr in ((30, 0.04), (60, 0.004), (90, 0.0004)):
+        assert step[first_epoch * ipe - 1] == pytest.approx(lr * 10)
+        assert step[first_epoch * ipe] == pytest.approx(lr)
+    assert step[-1] == pytest.approx(0.0004)
+    assert 0 < cosine[-1] < 1e-9
+    assert cosine[peak + (120 - 5) * ipe // 2] == pytest.approx(0.2, abs=1e-5)
+
+
+def test_plot_lr_schedules_writes_png(tmp_path):
+    path = str(tmp_path / "fig3a.png")
+    assert plot_lr_schedules(path, num_epochs=12, warmup_epochs=1, step_epochs=(3, 6, 9),
+                             iters_per_epoch=20) == path
+    assert_png(path)
+    assert_no_temp_files(str(tmp_path))
+
+
+def test_optimal_logit_gap():
+    assert optimal_logit_gap(0.1, 1000) == pytest.approx(9.10, abs=0.01)
+    assert optimal_logit_gap(0.1, 1000) == pytest.approx(np.log(8991))
+    assert optimal_logit_gap(0.5, 2) == pytest.approx(0.0)
+    assert optimal_logit_gap(999 / 1000, 1000) == pytest.approx(0.0, abs=1e-12)
+    gaps = optimal_logit_gap(np.array([0.01, 0.1, 0.5]), 1000)
+    assert np.all(np.diff(gaps) < 0)
+    for bad in (0.0, 1.0):
+        with pytest.raises(UsageError):
+            optimal_logit_gap(bad, 1000)
+    with pytest.raises(UsageError):
+        optimal_logit_gap(0.1, 1)
+
+
+def test_logit_gaps_by_hand():
+    logits = [[1.0, 2.0, 3.0],       # 3 − (1 + 2)/2
+              [0.0, 0.0, 4.0],       # 4 − 0
+              [5.0, 5.0, 1.0],       # a tie: 5 − (5 + 1)/2
+              [-1.0, -3.0, -2.0]]    # −1 − (−5)/2
+    np.testing.assert_allclose(logit_gaps(logits), [1.5, 4.0, 2.0, 1.5])
+    with pytest.raises(UsageError):
+        logit_gaps([1.0, 2.0])
+
+
+def test_plot_logit_gap_writes_png(tmp_path):
+    path = plot_logit_gap(str(tmp_path / "fig4a.png"))
+    assert_png(path)
+
+
+def test_plot_gap_histograms_writes_png(tmp_path):
+    rng = np.random.default_rng(0)
+    one_hot = logit_gaps(rng.normal(0, 1, (300, 10)) + 12 * np.eye(10)[rng.integers(0, 10, 300)])
+    smoothed = rng.normal(9.1, 1.0, 300)
+    path = plot_gap_histograms(str(tmp_path / "fig4b.png"),
+                               {"one-hot": one_hot, "label smoothing": smoothed})
+    assert_png(path)
+    with pytest.raises(UsageError):
+        plot_gap_histograms(str(tmp_path / "empty.png"), {"one-hot": []})
