@@ -1,0 +1,209 @@
+"""Training and validation batches from MXNet RecordIO (paper §2.1), built on ``mx.io.ImageRecordIter``.
+
+Training (``aug="paper"``, §2.1 steps 1–6): decode; random resized crop (area U[0.08, 1], aspect
+ratio [3/4, 4/3]) resized to S×S; horizontal flip p = 0.5; brightness and saturation coefficients
+U[0.6, 1.4]; hue rotation ±72°; PCA noise σ = 0.1; normalize with ``augment.MEAN_RGB/STD_RGB``.
+``aug="gluoncv"`` is GluonCV's published setting instead: brightness, contrast and saturation 0.4,
+PCA 0.1, no hue. Both use the ranges of ``augment.PRESETS``. With ``aug_device=True`` the iterator
+stops after the flip and yields raw RGB floats in [0, 255]; steps 4–6 then run on the training
+device with ``augment.device_augmenter(aug, ctx)``.
+
+Validation: shorter side to ceil(S / 0.875) (256 for 224, 342 for 299), center crop S×S, normalize.
+
+What ``ImageRecordIter`` of MXNet 1.9.1 does (read in ``src/io/image_aug_default.cc`` and
+``iter_image_recordio_2.cc``; those marked "measured" were also checked on this MXNet build):
+
+* per image, in this fixed order, on uint8 BGR pixels clipped to [0, 255] after every step:
+  ``resize``; random resized crop (area fraction and aspect ratio uniform, width and height
+  swapped with p = 0.5, 10 tries, else a center S×S crop); bilinear resize to S×S; brightness,
+  contrast and saturation factors 1 + U[−x, x] applied in a random order per image; hue
+  (``random_h``); PCA noise (the same eigen-decomposition as ``augment.PCA_*``); then, while
+  copying out, BGR→RGB, ``(x − mean) / std`` and the mirror;
+* contrast and saturation take the gray level of the BGR pixels with OpenCV's RGB weights, so
+  it is 0.114 R + 0.587 G + 0.299 B rather than the usual luma (measured);
+* ``random_h`` adds an integer offset to OpenCV's 8-bit HLS hue (0–180 for 360°), so
+  ``random_h=36`` means ±72°, the same range as ``HueJitterAug(0.4)``; but the offset is drawn as
+  (u₁ + 4u₂)/5 over the range (a trapezoid, not uniform), and the hue is clamped to [0, 180]
+  instead of wrapping, so reds near the ends of the scale pile up. The CPU path therefore only
+  approximates the paper's hue step; the device path rotates hue exactly and uniformly (measured);
+* ``preprocess_threads`` is capped at max(cores / 2 − 1, 1) decoding threads (measured: one
+  on a 2-core machine);
+* ``round_batch=False`` yields ceil(N / B) batches but reports ``pad = 0`` on the last, whose
+  tail holds stale images; ``round_batch=True`` fills the last batch from the start of the next
+  pass and then makes the following epoch shorter. Hence the wrappers below: training batches
+  are a continuous stream cut into a fixed number of full batches per epoch, validation batches
+  carry the correct ``pad`` (measured);
+* ``num_parts`` gives each part a contiguous run of ceil(N / parts) records (the last part
+  gets what is left), shuffled within the part when ``shuffle=True`` (measured).
+"""
+import math
+
+import mxnet as mx
+from mxnet import gluon
+
+from ..errors import UsageError
+from .augment import MEAN_RGB, PRESETS, STD_RGB
+from .recordfile import require_record_pair
+
+VAL_CROP_RATIO = 0.875
+
+RANDOM_RESIZED_CROP = dict(random_resized_crop=True, min_random_area=0.08, max_random_area=1.0,
+                           min_aspect_ratio=3.0 / 4.0, max_aspect_ratio=4.0 / 3.0)
+
+NORMALIZE = dict(mean_r=MEAN_RGB[0], mean_g=MEAN_RGB[1], mean_b=MEAN_RGB[2],
+                 std_r=STD_RGB[0], std_g=STD_RGB[1], std_b=STD_RGB[2])
+
+# OpenCV's 8-bit hue spans 180 units for 360°: a rotation of r·180° is r·90 units.
+HUE_UNITS_PER_HALF_TURN = 90
+
+
+def colour_kwargs(aug):
+    """ImageRecordIter arguments for steps 4–5 of preset ``aug`` (see the module notes on hue)."""
+    jitter = PRESETS[aug]
+    return dict(brightness=jitter.brightness, contrast=jitter.contrast,
+                saturation=jitter.saturation, pca_noise=jitter.pca_noise,
+                random_h=int(round(jitter.hue * HUE_UNITS_PER_HALF_TURN)))
+
+
+def part_sizes(count, num_parts):
+    """Records per part as ImageRecordIter splits ``count`` records into contiguous parts."""
+    chunk = -(-count // num_parts)
+    return [max(0, min(chunk, count - i * chunk)) for i in range(num_parts)]
+
+
+def _positive_int(value, what, hint):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UsageError("%s must be a positive integer, got %r; %s" % (what, value, hint))
+
+
+def check_inputs(rec, idx, batch_size, input_size, threads):
+    """Validate the arguments and the .rec/.idx pair before the C++ iterator sees them.
+
+    ImageRecordIter would otherwise fail later with a C++ trace or hang. Returns the record count.
+    """
+    _positive_int(input_size, "input size", "pass the image side S, e.g. 224")
+    _positive_int(batch_size, "batch size", "pass e.g. 32")
+    _positive_int(threads, "decoding threads", "pass e.g. 4")
+    return require_record_pair(rec, idx)
+
+
+def _image_record_iter(rec, idx, batch_size, input_size, threads, **kwargs):
+    return mx.io.ImageRecordIter(path_imgrec=rec, path_imgidx=idx, batch_size=batch_size,
+                                 data_shape=(3, input_size, input_size),
+                                 preprocess_threads=threads, verbose=False, **kwargs)
+
+
+def record_iter(rec, idx, batch_size, input_size, threads=4, **kwargs):
+    """A checked ``ImageRecordIter`` of (B, 3, S, S) float32 batches on cpu_pinned(0).
+
+    Returns (iterator, number of records). Extra ``kwargs`` are ImageRecordIter arguments.
+    """
+    count = check_inputs(rec, idx, batch_size, input_size, threads)
+    return _image_record_iter(rec, idx, batch_size, input_size, threads, **kwargs), count
+
+
+class TrainBatches:
+    """A fixed number of full training batches per epoch, cut from a continuous stream (§2.1).
+
+    The stream is the iterator's passes over the (shuffled) records back to back, so every record
+    is used equally often in the long run, every epoch has ``num_batches`` batches, every batch
+    is full (``pad`` 0) and all parts of a sharded run take the same number of steps.
+    ``reset()`` starts a new epoch without rewinding the stream.
+    """
+
+    def __init__(self, source, num_batches, batch_size):
+        self.source, self.num_batches, self.batch_size = source, num_batches, batch_size
+        self._done = 0
+
+    def reset(self):
+        self._done = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._done == self.num_batches:
+            raise StopIteration
+        try:
+            batch = self.source.next()
+        except StopIteration:
+            self.source.reset()
+            batch = self.source.next()
+        self._done += 1
+        return mx.io.DataBatch(data=batch.data, label=batch.label, pad=0)
+
+    next = __next__
+
+
+class ValBatches:
+    """Every validation record exactly once per pass; the last batch's ``pad`` counts its filler."""
+
+    def __init__(self, source, count, batch_size):
+        self.source, self.count, self.batch_size = source, count, batch_size
+        self.num_batches = -(-count // batch_size)
+        self._done = 0
+
+    def reset(self):
+        self.source.reset()
+        self._done = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._done == self.num_batches:
+            raise StopIteration
+        batch = self.source.next()
+        self._done += 1
+        pad = self.num_batches * self.batch_size - self.count if self._done == self.num_batches else 0
+        return mx.io.DataBatch(data=batch.data, label=batch.label, pad=pad)
+
+    next = __next__
+
+
+def train_iter(rec, idx, batch_size, input_size, aug="paper", aug_device=False, threads=4,
+               num_parts=1, part_index=0, seed=0):
+    """Shuffled, augmented training batches of part ``part_index`` of ``num_parts`` (§2.1 steps 1–6).
+
+    With ``aug_device`` the batches stop after step 3 (raw RGB in [0, 255]); apply
+    ``augment.device_augmenter(aug, ctx)`` to each device's slice. ``seed`` seeds the shuffle; the
+    decoding threads' augmentation generators are MXNet's fixed per-thread seeds.
+    """
+    if aug not in PRESETS:
+        raise UsageError("unknown augmentation %r; choose one of: %s" % (aug, ", ".join(PRESETS)))
+    _positive_int(num_parts, "number of parts", "pass the number of workers")
+    if not isinstance(part_index, int) or not 0 <= part_index < num_parts:
+        raise UsageError("part index %r is outside 0..%d; pass this worker's rank"
+                         % (part_index, num_parts - 1))
+    count = check_inputs(rec, idx, batch_size, input_size, threads)
+    smallest = min(part_sizes(count, num_parts))
+    if smallest < batch_size:
+        raise UsageError("%s has %d records, so a part of %d holds only %d, fewer than the batch "
+                         "size %d; use a smaller batch size or fewer parts"
+                         % (rec, count, num_parts, smallest, batch_size))
+    kwargs = dict(RANDOM_RESIZED_CROP, rand_mirror=True, shuffle=True, seed=seed,
+                  num_parts=num_parts, part_index=part_index, round_batch=True)
+    if not aug_device:
+        kwargs.update(colour_kwargs(aug), **NORMALIZE)
+    source = _image_record_iter(rec, idx, batch_size, input_size, threads, **kwargs)
+    return TrainBatches(source, count // (num_parts * batch_size), batch_size)
+
+
+def val_iter(rec, idx, batch_size, input_size, threads=4):
+    """Validation batches (§2.1): resize shorter side to ceil(S/0.875), center crop S, normalize."""
+    _positive_int(input_size, "input size", "pass the image side S, e.g. 224")   # before ceil()
+    source, count = record_iter(rec, idx, batch_size, input_size, threads,
+                                resize=int(math.ceil(input_size / VAL_CROP_RATIO)),
+                                rand_crop=False, rand_mirror=False, shuffle=False,
+                                round_batch=False, **NORMALIZE)
+    return ValBatches(source, count, batch_size)
+
+
+def split_to_contexts(batch, ctxs):
+    """(data slices, label slices): the batch split evenly over ``ctxs`` and copied there."""
+    size = batch.data[0].shape[0]
+    if size % len(ctxs):
+        raise UsageError("batch size %d does not split evenly over %d devices; use a batch size "
+                         "that is a multiple of %d" % (size, len(ctxs), len(ctxs)))
+    return (gluon.utils.split_and_load(batch.data[0], ctxs, even_split=True),
+            gluon.utils.split_and_load(batch.label[0], ctxs, even_split=True))
