@@ -1,0 +1,224 @@
+"""Scan a .rec file (and its .idx) in one pass and list every damaged record with its byte offset.
+
+The framing is parsed in Python (see recordfile) so truncated or corrupted files are reported
+record by record; after a bad magic word the scan resynchronises on the next aligned one.
+"""
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import UsageError
+from . import prepare, recordfile
+
+CHUNK = 1 << 20
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
+
+
+@dataclass
+class Problem:
+    """One bad record: its position in the file (ordinal), byte offset and what is wrong."""
+
+    ordinal: Optional[int]
+    offset: int
+    reason: str
+    key: Optional[int] = None
+
+    def describe(self):
+        """'record N (idx key K) at byte B: reason'."""
+        where = "record %s" % ("?" if self.ordinal is None else self.ordinal)
+        if self.key is not None:
+            where += " (idx key %d)" % self.key
+        return "%s at byte %d: %s" % (where, self.offset, self.reason)
+
+
+@dataclass
+class Report:
+    """Result of a scan: record count, label range, size and the problems found."""
+
+    rec_path: str
+    idx_path: Optional[str]
+    size: int
+    records: int = 0
+    idx_entries: int = 0
+    label_min: Optional[float] = None
+    label_max: Optional[float] = None
+    labels: set = field(default_factory=set)
+    problems: List[Problem] = field(default_factory=list)
+
+    @property
+    def clean(self):
+        return not self.problems
+
+    def add_label(self, values):
+        """Fold one good record's label value(s) into the range and distinct set."""
+        for value in values:
+            self.labels.add(float(value))
+            self.label_min = value if self.label_min is None else min(self.label_min, value)
+            self.label_max = value if self.label_max is None else max(self.label_max, value)
+
+    def summary_lines(self):
+        """'OK <summary>' when clean, else one line per problem then 'BAD <summary>'."""
+        label_text = ("labels %g..%g (%d distinct)" % (self.label_min, self.label_max, len(self.labels))
+                      if self.labels else "no labels")
+        idx_text = ("%d idx entries in %s" % (self.idx_entries, self.idx_path)
+                    if self.idx_path else "no .idx (scanned sequentially)")
+        head = "%s: %d records, %s, %d bytes, %s" % (self.rec_path, self.records, label_text,
+                                                        self.size, idx_text)
+        if self.clean:
+            return ["OK " + head]
+        return (["%s" % problem.describe() for problem in self.problems]
+                + ["BAD %s: %d bad record(s) found" % (head, len(self.problems))])
+
+
+def find_magic(handle, start):
+    """Offset of the next 4-byte-aligned magic word at or after ``start``, or None."""
+    offset = (start + 3) & ~3
+    while True:
+        handle.seek(offset)
+        block = handle.read(CHUNK + 4)
+        if len(block) < 4:
+            return None
+        position = block.find(recordfile.MAGIC_BYTES)
+        while position != -1 and position % 4:
+            position = block.find(recordfile.MAGIC_BYTES, position + 1)
+        if position != -1:
+            return offset + position
+        offset += CHUNK
+
+
+def scan_frames(handle, size):
+    """Yield ('record', ordinal, offset, payload) or ('problem', ordinal, offset, reason) in file order.
+
+    Split records (cflag 1/2/3, used when the payload contains the magic word) are reassembled.
+    """
+    offset, ordinal = 0, 0
+    while offset < size:
+        handle.seek(offset)
+        start, parts = offset, []
+        while True:
+            raw = handle.read(recordfile.FRAME_HEADER.size)
+            if len(raw) < recordfile.FRAME_HEADER.size:
+                yield "problem", ordinal, start, "truncated: file ends inside a record header"
+                return
+            magic, lrecord = recordfile.FRAME_HEADER.unpack(raw)
+            if magic != recordfile.MAGIC:
+                yield "problem", ordinal, start, ("bad magic 0x%08x (expected 0x%08x)"
+                                                  % (magic, recordfile.MAGIC))
+                resume = find_magic(handle, offset + 4)
+                if resume is None:
+                    return
+                offset, ordinal = resume, ordinal + 1
+                break
+            cflag, length = recordfile.split_lrecord(lrecord)
+            payload = handle.read(recordfile.padded(length))
+            offset += recordfile.FRAME_HEADER.size + recordfile.padded(length)
+            if len(payload) < length:
+                # Either the file is cut short or this length word is damaged: a later record
+                # start (magic words never occur aligned inside payloads) tells them apart.
+                resume = find_magic(handle, start + recordfile.FRAME_HEADER.size)
+                what = "truncated" if resume is None else "length field corrupted"
+                yield "problem", ordinal, start, ("%s: record needs %d payload bytes, only %d left "
+                                                  "in the file" % (what, length, len(payload)))
+                if resume is None:
+                    return
+                offset, ordinal = resume, ordinal + 1
+                break
+            parts.append(payload[:length])
+            continuing = len(parts) > 1
+            if cflag > recordfile.LAST or (cflag in (recordfile.WHOLE, recordfile.FIRST)) == continuing:
+                yield "problem", ordinal, start, "bad continuation flag %d" % cflag
+                ordinal += 1
+                break
+            if cflag in (recordfile.WHOLE, recordfile.LAST):
+                yield "record", ordinal, start, recordfile.MAGIC_BYTES.join(parts)
+                ordinal += 1
+                break
+
+
+def check_payload(payload, decode):
+    """(labels, None) for a good image record payload, or (None, reason)."""
+    header_size = recordfile.IMAGE_HEADER.size
+    if len(payload) < header_size:
+        return None, ("header unparsable: %d bytes, an image record header needs %d"
+                      % (len(payload), header_size))
+    flag, label, _, _ = recordfile.IMAGE_HEADER.unpack_from(payload)
+    body = payload[header_size:]
+    if flag:
+        if flag > len(body) // 4:
+            return None, ("header unparsable: flag says %d float labels but only %d bytes follow"
+                          % (flag, len(body)))
+        labels = np.frombuffer(body, np.float32, flag).tolist()
+        body = body[4 * flag:]
+    else:
+        labels = [label]
+    if not all(np.isfinite(labels)):
+        return None, "header unparsable: label is not a finite number"
+    if not body:
+        return None, "not a decodable image: empty image data"
+    if prepare.truncated_jpeg(body):
+        return None, "not a decodable image: JPEG data is truncated (no end-of-image marker)"
+    if decode:
+        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            return None, "not a decodable image (%d bytes starting %s)" % (len(body), body[:8].hex())
+    elif not body.startswith(IMAGE_SIGNATURES):
+        return None, "not a decodable image: no known image signature (starts %s)" % body[:8].hex()
+    return labels, None
+
+
+def default_idx(rec_path):
+    """The .idx that sits next to ``rec_path``, or None."""
+    candidate = os.path.splitext(rec_path)[0] + ".idx"
+    return candidate if os.path.isfile(candidate) else None
+
+
+def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progress=True):
+    """Scan ``rec_path`` once; return a Report listing every bad record and idx entry."""
+    if not os.path.isfile(rec_path):
+        raise UsageError("%s not found; pass an existing .rec file" % rec_path)
+    if idx_path is not None and not os.path.isfile(idx_path):
+        raise UsageError("%s not found; pass the .idx that belongs to %s, or omit --idx"
+                         % (idx_path, rec_path))
+    if threads is not None and threads < 1:
+        raise UsageError("--threads must be >= 1, got %d" % threads)
+    idx_path = idx_path or default_idx(rec_path)
+    entries = recordfile.read_idx(idx_path) if idx_path else []
+    size = os.path.getsize(rec_path)
+    report = Report(rec_path, idx_path, size, idx_entries=len(entries))
+    key_of = {offset: key for key, offset in entries}
+    starts = set()
+
+    def examine(event):
+        kind, ordinal, offset, data = event
+        if kind == "problem":
+            return ordinal, offset, None, data
+        labels, reason = check_payload(data, decode)
+        return ordinal, offset, labels, reason
+
+    with open(rec_path, "rb") as handle, \
+            tqdm(total=size, unit="B", unit_scale=True, desc="check", file=sys.stderr,
+                 disable=not progress, mininterval=1.0) as bar:
+        events = scan_frames(handle, size)
+        threads = threads or os.cpu_count() or 1
+        for ordinal, offset, labels, reason in prepare.ordered_map(examine, events, threads):
+            bar.update(max(0, offset - bar.n))
+            starts.add(offset)
+            if reason:
+                report.problems.append(Problem(ordinal, offset, reason, key_of.get(offset)))
+            else:
+                report.records += 1
+                report.add_label(labels)
+        bar.update(size - bar.n)
+    for key, offset in entries:
+        if offset >= size:
+            reason = "idx points past end of file (%d bytes)" % size
+            report.problems.append(Problem(None, offset, reason, key))
+        elif offset not in starts:
+            reason = "idx offset mismatch: no record starts here"
+            report.problems.append(Problem(None, offset, reason, key))
+    return report
