@@ -8,6 +8,11 @@ from .errors import UsageError
 # Each module defines NAME, HELP, configure(parser) and run(args) -> exit code.
 COMMANDS = (
     "flops",
+    "prepare",
+    "check_rec",
+    "make_demo_data",
+    "bench",
+    "train",
 )
 
 

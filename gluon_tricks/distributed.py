@@ -1,0 +1,80 @@
+"""Where this process sits in a training job: its devices, its rank, and how gradients meet.
+
+Three modes, all with ``update_on_kvstore=False`` so the loop can check reduced gradients for
+FP16 overflow before applying them (``allreduce_grads`` then ``update``):
+
+* one process, several devices: kvstore ``device``/``local``/``nccl`` sums the devices' gradients;
+* MXNet's parameter server (``dist_sync``, ``dist_device_sync``, started by ``gluon-tricks
+  launch``): gradients are summed over all workers, so the update divides by the global batch;
+* Horovod (``horovod``, under ``horovodrun``): one device per process, gradients averaged by
+  ``hvd.DistributedTrainer``, so the update divides by the local batch.
+"""
+import mxnet as mx
+from mxnet import gluon
+
+from .errors import UsageError
+
+
+class Distribution:
+    """The process's contexts, rank and world size, and a trainer factory to match."""
+
+    def __init__(self, cfg):
+        self.kvstore_name = cfg.kvstore
+        self.horovod = None
+        self.kvstore = cfg.kvstore
+        self.rank, self.size, self.local_rank = 0, 1, 0
+        contexts = cfg.contexts
+        if cfg.kvstore == "horovod":
+            self.horovod = _import_horovod()
+            self.horovod.init()
+            self.rank, self.size = self.horovod.rank(), self.horovod.size()
+            self.local_rank = self.horovod.local_rank()
+            device = contexts[self.local_rank % len(contexts)]
+            contexts = [mx.gpu(device.device_id) if device.device_type == "gpu" else mx.cpu(0)]
+        elif cfg.kvstore.startswith("dist"):
+            self.kvstore = mx.kv.create(cfg.kvstore)
+            self.rank, self.size = self.kvstore.rank, self.kvstore.num_workers
+        if self.size != cfg.num_workers:
+            raise UsageError("the launcher started %d worker(s) but the configuration expects %d; "
+                             "check the launcher's process count" % (self.size, cfg.num_workers))
+        self.contexts = contexts
+
+    @property
+    def is_root(self):
+        """Rank 0 alone logs, evaluates and saves."""
+        return self.rank == 0
+
+    def make_trainer(self, params, optimizer, optimizer_params):
+        """A gluon Trainer that reduces gradients across devices and workers on ``allreduce_grads``."""
+        if self.horovod:
+            return self.horovod.DistributedTrainer(params, optimizer, optimizer_params)
+        return gluon.Trainer(params, optimizer, optimizer_params, kvstore=self.kvstore,
+                             update_on_kvstore=False)
+
+    def broadcast(self, net):
+        """Make every worker start from rank 0's parameters (Horovod; the parameter server's
+        first ``init``/``pull`` already does this for ``dist_*``)."""
+        if self.horovod and self.size > 1:
+            self.horovod.broadcast_parameters(net.collect_params(), root_rank=0)
+
+    def update_batch_size(self, local_batch):
+        """The batch size to divide reduced gradients by so the update uses their mean."""
+        if isinstance(self.kvstore, mx.kvstore.KVStore) and "dist" in self.kvstore.type:
+            return local_batch * self.size
+        return local_batch
+
+    def barrier(self):
+        """Wait for every worker (used before the final exit so rank 0's files are complete)."""
+        if self.horovod and self.size > 1:
+            self.horovod.allreduce(mx.nd.zeros(1), name="barrier")
+        elif isinstance(self.kvstore, mx.kvstore.KVStore) and "dist" in self.kvstore.type:
+            self.kvstore._barrier()
+
+
+def _import_horovod():
+    try:
+        import horovod.mxnet as hvd
+    except ImportError as err:
+        raise UsageError("--kvstore horovod needs Horovod built for MXNet (%s); install it with "
+                         "'bash tools/install.sh' and run under horovodrun" % err) from None
+    return hvd

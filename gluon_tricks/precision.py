@@ -1,0 +1,49 @@
+"""FP16 training support (paper §3.2, "low-precision training"): loss scaling and overflow checks.
+
+The network runs in float16 with float32 master weights (MXNet's ``multi_precision``); the loss is
+multiplied by a scale before backward so small gradients survive float16, and the update divides
+it out again. Dynamic scaling skips any step whose reduced gradients hold inf/NaN, halves the
+scale, and doubles it after ``window`` clean steps in a row.
+"""
+import mxnet as mx
+
+
+class LossScaler:
+    """Static (``mode`` a number) or dynamic (``mode="dynamic"``) loss scaling."""
+
+    def __init__(self, mode="dynamic", init_scale=2.0 ** 16, window=2000, factor=2.0,
+                 min_scale=1.0):
+        self.dynamic = mode == "dynamic"
+        self.scale = init_scale if self.dynamic else float(mode)
+        self.window, self.factor, self.min_scale = window, factor, min_scale
+        self.clean_steps = 0
+        self.skipped = 0
+
+    def update(self, finite):
+        """Record whether this step's gradients were finite; return True if it may be applied."""
+        if finite:
+            self.clean_steps += 1
+            if self.dynamic and self.clean_steps >= self.window:
+                self.scale *= self.factor
+                self.clean_steps = 0
+            return True
+        self.skipped += 1
+        self.clean_steps = 0
+        if self.dynamic:
+            self.scale = max(self.scale / self.factor, self.min_scale)
+        return False
+
+    def state_dict(self):
+        return {"scale": self.scale, "clean_steps": self.clean_steps, "skipped": self.skipped}
+
+    def load_state_dict(self, state):
+        self.scale = state["scale"]
+        self.clean_steps = state["clean_steps"]
+        self.skipped = state["skipped"]
+
+
+def grads_finite(params, ctx):
+    """True if every gradient of ``params`` on ``ctx`` is finite (one device-side reduction)."""
+    grads = [p.grad(ctx) for p in params if p.grad_req != "null"]
+    flag = mx.nd.contrib.multi_all_finite(*grads, num_arrays=len(grads), init_output=True)
+    return bool(flag.asscalar())

@@ -1,0 +1,338 @@
+"""The training loop: every part maps to a section of the paper.
+
+Baseline (§2.1): NAG, Xavier init, the six-step augmentation. Efficient training (§3): linear
+scaling, warmup, zero γ, no bias decay, FP16 with master weights. Refinements (§5): cosine decay,
+label smoothing, distillation, mixup. A run folder collects config.json, metrics.jsonl, the
+checkpoints and the plots.
+
+Resume is exact: each epoch re-seeds Python, NumPy, MXNet and the data iterator from
+(seed, epoch, rank), and a checkpoint holds parameters, every device's optimizer state, the
+update count and the loss scale.
+"""
+import os
+import random
+import time
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd
+
+from . import checkpoint
+from .config import check_resume
+from .data.augment import device_augmenter
+from .data.mixup import mixup, mixup_active
+from .data.record import split_to_contexts, train_iter, val_iter
+from .data.synthetic import SyntheticBatches
+from .distributed import Distribution
+from .errors import UsageError
+from .evaluate import evaluate
+from .loss import DistillationLoss, SoftmaxCrossEntropy
+from .lr_scheduler import make_scheduler
+from .models import get_model, initialize
+from .precision import LossScaler, grads_finite
+from .runlog import MetricsLog, Progress
+
+
+class Diverged(Exception):
+    """The training loss stopped being a finite number."""
+
+
+def epoch_seed(seed, epoch, rank):
+    """A 31-bit seed for (run seed, epoch, worker): what every RNG is set to at an epoch's start
+    (epoch −1 seeds the initialisation)."""
+    return int(np.random.SeedSequence([seed, epoch + 1, rank]).generate_state(1)[0] >> 1)
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed, ctx="all")
+
+
+def no_bias_decay(net):
+    """§3.2 "no bias decay": weight decay only on conv and dense weights. Returns the names of
+    the parameters whose ``wd_mult`` was set to 0 (biases, BN γ and β)."""
+    exempt = []
+    for name, param in net.collect_params().items():
+        if param.grad_req != "null" and not name.endswith("weight"):
+            param.wd_mult = 0.0
+            exempt.append(name)
+    return exempt
+
+
+def build_network(cfg, contexts):
+    """The student: initialised (§2.1), zero γ (§3.2) and cast to the training dtype; BN keeps
+    float32 parameters under ``cast("float16")``."""
+    net = get_model(cfg.model, classes=cfg.classes, last_gamma=cfg.last_gamma)
+    initialize(net, cfg.init, ctx=contexts)
+    net(mx.nd.zeros((1, 3, cfg.input_size, cfg.input_size), ctx=contexts[0]))
+    if cfg.no_wd:
+        no_bias_decay(net)
+    if cfg.fp16:
+        net.cast("float16")
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net
+
+
+def _output_classes(params_path):
+    """Rows of the classifier weight in a ``.params`` file (``fc``/``output`` in GluonCV's names)."""
+    for name, array in mx.nd.load(params_path).items():
+        if name.split(":")[-1] in ("fc.weight", "output.weight"):
+            return array.shape[0]
+    return None
+
+
+def build_teacher(cfg, contexts):
+    """The distillation teacher (§5.3): loaded weights, inference only, cast like the student."""
+    path = cfg.teacher_params
+    if not os.path.isfile(path):
+        raise UsageError("teacher parameters %s not found; pass a GluonCV zoo file or a "
+                         "checkpoint's model.params with --teacher-params" % path)
+    classes = _output_classes(path)
+    if classes != cfg.classes:
+        raise UsageError("teacher %s in %s has %s output classes but the student has %d; use a "
+                         "teacher trained on the same classes" % (cfg.teacher, path, classes, cfg.classes))
+    teacher = get_model(cfg.teacher, classes=cfg.classes)
+    try:
+        teacher.load_parameters(path, ctx=contexts)
+    except (AssertionError, mx.base.MXNetError) as err:
+        raise UsageError("%s does not hold %s parameters (%s); check --teacher"
+                         % (path, cfg.teacher, str(err).splitlines()[0])) from None
+    if cfg.fp16:
+        teacher.cast("float16")
+    teacher.hybridize(static_alloc=True, static_shape=True)
+    return teacher
+
+
+def build_loss(cfg):
+    """Cross-entropy with optional label smoothing (eq. 4), or distillation (eq. 6)."""
+    if cfg.teacher:
+        loss = DistillationLoss(cfg.classes, temperature=cfg.temperature,
+                                hard_weight=cfg.hard_weight, smoothing=cfg.label_smoothing,
+                                style=cfg.smoothing_style)
+    else:
+        loss = SoftmaxCrossEntropy(cfg.classes, smoothing=cfg.label_smoothing,
+                                   style=cfg.smoothing_style)
+    loss.hybridize()
+    return loss
+
+
+def optimizer_params(cfg, scheduler):
+    """MXNet ``nag`` settings (§2.1); ``multi_precision`` keeps float32 master weights (§3.2)."""
+    return {"learning_rate": cfg.lr, "momentum": cfg.momentum, "wd": cfg.wd,
+            "lr_scheduler": scheduler, "multi_precision": cfg.fp16}
+
+
+class Run:
+    """One training run: builds everything from the config, then :meth:`fit` trains it."""
+
+    def __init__(self, cfg, dist):
+        self.cfg, self.dist = cfg, dist
+        self.contexts = dist.contexts
+        self.local_batch = cfg.batch_size * len(self.contexts)
+        self.root_dir = cfg.save_dir
+        self.ckpt_dir = os.path.join(cfg.save_dir, "checkpoints")
+        resume_from = self._find_resume_checkpoint()
+
+        seed_everything(epoch_seed(cfg.seed, -1, 0))
+        self.net = build_network(cfg, self.contexts)
+        self.teacher = build_teacher(cfg, self.contexts) if cfg.teacher else None
+        self.loss = build_loss(cfg)
+        self.augmenters = ([device_augmenter(cfg.aug, c) for c in self.contexts]
+                           if cfg.aug_device else None)
+        self.val = self._val_batches() if dist.is_root else None
+        self.iters = self._epoch_batches(0).num_batches
+        if cfg.batches_per_epoch:
+            self.iters = min(self.iters, cfg.batches_per_epoch)
+        self.scheduler = make_scheduler(cfg.lr_mode, cfg.lr, self.iters, cfg.num_epochs,
+                                        warmup_epochs=cfg.warmup_epochs,
+                                        step_epochs=cfg.lr_decay_epochs, step_factor=cfg.lr_decay)
+        self.trainer = dist.make_trainer(self.net.collect_params(), cfg.optimizer,
+                                         optimizer_params(cfg, self.scheduler))
+        self.params = [p for p in self.net.collect_params().values() if p.grad_req != "null"]
+        self.scaler = LossScaler(cfg.loss_scale) if cfg.fp16 else None
+        self.start_epoch, self.best_top1 = 0, 0.0
+        self.last_checkpoint = None
+        if resume_from:
+            self._restore(resume_from)
+        else:
+            dist.broadcast(self.net)
+
+    # -- data -------------------------------------------------------------------------------
+    def _epoch_batches(self, epoch):
+        cfg, seed = self.cfg, epoch_seed(self.cfg.seed, epoch, self.dist.rank)
+        if cfg.data_backend == "synthetic":
+            return SyntheticBatches(self.local_batch, cfg.input_size, cfg.classes,
+                                    cfg.batches_per_epoch or 100, raw=cfg.aug_device, seed=seed)
+        return train_iter(cfg.rec_train, cfg.rec_train_idx, self.local_batch, cfg.input_size,
+                          aug=cfg.aug, aug_device=cfg.aug_device, threads=cfg.threads,
+                          num_parts=self.dist.size, part_index=self.dist.rank, seed=seed)
+
+    def _val_batches(self):
+        cfg = self.cfg
+        if cfg.data_backend == "synthetic":
+            return SyntheticBatches(self.local_batch, cfg.input_size, cfg.classes, 2,
+                                    seed=cfg.seed)
+        return val_iter(cfg.rec_val, cfg.rec_val_idx, self.local_batch, cfg.input_size,
+                        threads=cfg.threads)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _find_resume_checkpoint(self):
+        if not self.cfg.resume:
+            return None
+        path = checkpoint.latest(os.path.join(self.cfg.resume, "checkpoints"))
+        if path is None:
+            raise UsageError("no complete checkpoint in %s/checkpoints; --resume takes the "
+                             "--save-dir of an earlier run" % self.cfg.resume)
+        check_resume(checkpoint.read_state(path)["config"], self.cfg.to_dict())
+        return path
+
+    def _restore(self, path):
+        state = checkpoint.load(path, self.net, self.trainer, self.contexts)
+        self.start_epoch = state["epoch"]
+        self.best_top1 = state.get("best_top1", 0.0)
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["loss_scaler"])
+        self.last_checkpoint = path
+        self._say("resumed from %s (epoch %d done, update %d)"
+                  % (path, state["epoch"], state["num_update"]))
+
+    def _save(self, epochs_done, name=None):
+        state = {"epoch": epochs_done, "num_update": self.trainer._optimizer.num_update,
+                 "best_top1": self.best_top1, "config": self.cfg.to_dict(),
+                 "loss_scaler": self.scaler.state_dict() if self.scaler else None}
+        path = checkpoint.save(self.ckpt_dir, epochs_done, self.net, self.trainer, state, name=name)
+        if name is None:
+            self.last_checkpoint = path
+        return path
+
+    # -- training ---------------------------------------------------------------------------
+    def _say(self, text):
+        if self.dist.is_root:
+            print(text, flush=True)
+
+    def _step(self, batch, use_mixup, rng):
+        """One update on every device; returns per-device (loss sum, correct count) NDArrays."""
+        cfg = self.cfg
+        xs, ys = split_to_contexts(batch, self.contexts)
+        if self.augmenters:
+            xs = [aug(x) for aug, x in zip(self.augmenters, xs)]
+        targets = ys
+        if use_mixup:
+            xs, targets = mixup(xs, ys, cfg.classes, cfg.mixup_alpha, cfg.mixup_pairing, rng)
+        if cfg.fp16:
+            xs = [x.astype("float16") for x in xs]
+        teacher_out = [self.teacher(x) for x in xs] if self.teacher else [None] * len(xs)
+        scale = self.scaler.scale if self.scaler else 1.0
+        with autograd.record():
+            outputs = [self.net(x) for x in xs]
+            losses = [self.loss(o, t, r) if r is not None else self.loss(o, t)
+                      for o, t, r in zip(outputs, targets, teacher_out)]
+            scaled = [loss * scale for loss in losses] if scale != 1.0 else losses
+        autograd.backward(scaled)
+        self.trainer.allreduce_grads()
+        apply = True
+        if self.scaler is not None:
+            apply = self.scaler.update(grads_finite(self.params, self.contexts[0]))
+        if apply:
+            self.trainer.update(self.dist.update_batch_size(self.local_batch) * scale)
+        hard = [t.argmax(axis=1) if t.ndim == 2 else t for t in targets]
+        return [(loss.sum(), (o.argmax(axis=1) == h.astype(o.dtype)).sum())
+                for loss, o, h in zip(losses, outputs, hard)]
+
+    def _train_epoch(self, epoch, progress, log):
+        cfg = self.cfg
+        seed = epoch_seed(cfg.seed, epoch, self.dist.rank)
+        seed_everything(seed)
+        rng = np.random.RandomState(seed)
+        use_mixup = cfg.mixup_alpha > 0 and mixup_active(epoch, cfg.num_epochs, cfg.mixup_off_epoch)
+        batches = self._epoch_batches(epoch)
+        progress.start_epoch(epoch)
+        totals = np.zeros(3)
+        window = []
+        tick = time.time()
+        for i in range(self.iters):
+            batch = next(batches)
+            fetched = time.time()
+            window.append(self._step(batch, use_mixup, rng))
+            loss, metric = 0.0, None
+            if (i + 1) % cfg.log_interval == 0 or i == self.iters - 1:
+                loss_sum = sum(float(l.asscalar()) for step in window for l, _ in step)
+                correct = sum(float(c.asscalar()) for step in window for _, c in step)
+                images = len(window) * self.local_batch
+                if not np.isfinite(loss_sum):
+                    raise Diverged("loss became %s in epoch %d near batch %d"
+                                   % (loss_sum, epoch + 1, i + 1))
+                totals += (loss_sum, correct, images)
+                window = []
+                loss, metric = loss_sum / images, ("train-acc", correct / images)
+            now = time.time()
+            line = progress.update(i, self.local_batch, fetched - tick, now - tick,
+                                   self.trainer.learning_rate, loss, metric)
+            tick = now
+            if line is not None and self.dist.is_root:
+                print(line, flush=True)
+                log.log(line.record(), skipped_steps=self.scaler.skipped if self.scaler else 0,
+                        loss_scale=self.scaler.scale if self.scaler else None)
+        return {"loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
+                "mixup": use_mixup}
+
+    def fit(self):
+        cfg = self.cfg
+        log = MetricsLog(self.root_dir, tensorboard=cfg.tensorboard) if self.dist.is_root else None
+        if self.dist.is_root:
+            with open(os.path.join(self.root_dir, "config.json"), "w") as f:
+                f.write(cfg.to_json())
+        progress = Progress(cfg.num_epochs, self.iters, every=cfg.log_interval)
+        self._say("training %s on %s: %d epochs of %d steps, total batch %d, lr %.4g (%s)"
+                  % (cfg.model, cfg.devices, cfg.num_epochs, self.iters, cfg.total_batch_size,
+                     cfg.lr, cfg.lr_mode))
+        try:
+            for epoch in range(self.start_epoch, cfg.num_epochs):
+                start = time.time()
+                train = self._train_epoch(epoch, progress, log)
+                seconds = time.time() - start
+                if not self.dist.is_root:
+                    continue
+                with progress.evaluating():
+                    result = evaluate(self.net, self.val, self.contexts, cfg.dtype)
+                step = self.trainer._optimizer.num_update
+                log.log(kind="epoch", epoch=epoch + 1, step=step, seconds=seconds, **train)
+                log.log(kind="eval", epoch=epoch + 1, step=step, top1=result["top1"],
+                        top5=result["top5"], images=result["images"])
+                self._say("epoch %d/%d | train loss %.4f acc %.4f | val top-1 %.4f top-5 %.4f | "
+                          "%.1fs" % (epoch + 1, cfg.num_epochs, train["loss"], train["train_acc"],
+                                     result["top1"], result["top5"], seconds))
+                if result["top1"] > self.best_top1:
+                    self.best_top1 = result["top1"]
+                    self._save(epoch + 1, name="best")
+                if (epoch + 1) % cfg.save_frequency == 0 or epoch + 1 == cfg.num_epochs:
+                    self._save(epoch + 1)
+        except Diverged as err:
+            where = self.last_checkpoint or "none written yet"
+            raise UsageError("%s; training stopped. Last good checkpoint: %s (lower the lr or use "
+                             "--dtype float32, then --resume %s)" % (err, where, cfg.save_dir)) from None
+        finally:
+            if log is not None:
+                log.close()
+        self.dist.barrier()
+        if self.dist.is_root:
+            from .plots import plot_run
+            plots = plot_run(os.path.join(self.root_dir, "metrics.jsonl"),
+                             os.path.join(self.root_dir, "plots"))
+            self._say("done: best val top-1 %.4f; run folder %s (plots: %s)"
+                      % (self.best_top1, self.root_dir, ", ".join(os.path.basename(p) for p in plots)))
+        return 0
+
+
+def train(cfg):
+    """Train with the resolved config ``cfg``; returns the process exit code."""
+    if cfg.data_backend == "rec" and not (cfg.rec_train and cfg.rec_val):
+        raise UsageError("no data given: pass --data-dir DIR holding train.rec/.idx and "
+                         "val.rec/.idx (gluon-tricks prepare makes them), --rec-train/--rec-val, "
+                         "or --data-backend synthetic")
+    os.makedirs(cfg.save_dir, exist_ok=True)
+    dist = Distribution(cfg)
+    return Run(cfg, dist).fit()
+
+
