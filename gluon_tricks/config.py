@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from .errors import UsageError
 from .lr_scheduler import MODES as LR_MODES
-from .models import default_input_size, list_models
+from .models import check_input_size, default_input_size, list_models
 from .models.init import INITS
 
 DTYPES = ("float32", "float16")
@@ -214,15 +214,14 @@ def resolve(cfg, env=os.environ):
         cfg.lr = cfg.lr_per_256 * cfg.total_batch_size / 256.0
     _positive("lr", cfg.lr)
     cfg.lr_decay_epochs = sorted(int(e) for e in cfg.lr_decay_epochs)
-    if cfg.lr_mode == "step":
-        bad = [e for e in cfg.lr_decay_epochs if not 0 < e < cfg.num_epochs]
-        if bad or not cfg.lr_decay_epochs:
-            raise UsageError("--lr-decay-epoch needs epochs between 1 and %d for the step "
-                             "schedule, got %s" % (cfg.num_epochs - 1, cfg.lr_decay_epochs))
+    if any(e < 1 for e in cfg.lr_decay_epochs):
+        raise UsageError("--lr-decay-epoch takes positive epoch numbers like 30,60,90, got %s"
+                         % cfg.lr_decay_epochs)
     if not cfg.input_size:
         cfg.input_size = default_input_size(cfg.model)
     if cfg.input_size < 32:
         raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
+    check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)
     if not cfg.classes:
         cfg.classes = classes_from_records(cfg.rec_train) or 1000

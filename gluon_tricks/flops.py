@@ -4,33 +4,19 @@ The paper's "FLOPs" are multiply-accumulates of the convolution and fully-connec
 are counted here from the graph MXNet actually runs (``net(sym.var('data'))``, the same trace
 ``hybridize`` caches), not from a hand-written table.
 """
-import contextlib
-import io
 import json
 from collections import namedtuple
 
-import mxnet as mx
 import numpy as np
 
-from .errors import UsageError
-from .models import get_model
+from .models import get_model, infer_shapes
 
 Cost = namedtuple("Cost", "model input_size params macs")
 
 
 def count(net, input_size, name="model"):
     """Trainable parameters and MACs of one ``input_size``² image through ``net``."""
-    sym = net(mx.sym.var("data"))
-    internals = sym.get_internals()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # MXNet prints a banner on failure
-            arg_shapes, out_shapes, _ = internals.infer_shape(data=(1, 3, input_size, input_size))
-    except mx.base.MXNetError as err:
-        reason = str(err).strip().splitlines()[0].rsplit(": ", 1)[-1]
-        raise UsageError("input size %d is too small for %s (%s); use a larger --size"
-                         % (input_size, name, reason)) from None
-    arg_shape = dict(zip(internals.list_arguments(), arg_shapes))
-    out_shape = dict(zip(internals.list_outputs(), out_shapes))
+    sym, arg_shape, out_shape = infer_shapes(net, input_size, name)
     nodes = json.loads(sym.tojson())["nodes"]
     macs = 0
     for node in nodes:

@@ -92,6 +92,8 @@ def make_scheduler(mode, base_lr, iters_per_epoch, num_epochs, warmup_epochs=0,
     """Build a :class:`BagOfTricksScheduler` after checking the arguments (UsageError if bad).
 
     ``step_epochs``/``step_factor`` are used by mode "step" only, ``power`` by mode "poly" only.
+    Step epochs at or past ``num_epochs`` never take effect (so a 120-epoch recipe shortened with
+    ``--num-epochs`` still runs), and no step epochs at all mean a constant lr after warmup.
     """
     if mode not in MODES:
         raise UsageError("unknown lr mode %r; choose one of: %s" % (mode, ", ".join(MODES)))
@@ -104,12 +106,10 @@ def make_scheduler(mode, base_lr, iters_per_epoch, num_epochs, warmup_epochs=0,
         raise UsageError("warmup_epochs (%d) must be smaller than num_epochs (%d)"
                          % (warmup_epochs, num_epochs))
     if mode == "step":
-        if not step_epochs:
-            raise UsageError("lr mode 'step' needs step_epochs, e.g. 30,60,90")
         for epoch in step_epochs:
-            if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 < epoch < num_epochs:
-                raise UsageError("step epoch %r must be an integer in 1..%d (num_epochs - 1)"
-                                 % (epoch, num_epochs - 1))
+            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+                raise UsageError("step epoch %r must be a positive integer (epochs at or past "
+                                 "num_epochs are never reached)" % (epoch,))
         if not step_factor > 0:
             raise UsageError("step_factor must be > 0, got %r" % (step_factor,))
     if mode == "poly" and not power > 0:

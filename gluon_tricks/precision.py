@@ -43,7 +43,33 @@ class LossScaler:
 
 
 def grads_finite(params, ctx):
-    """True if every gradient of ``params`` on ``ctx`` is finite (one device-side reduction)."""
-    grads = [p.grad(ctx) for p in params if p.grad_req != "null"]
-    flag = mx.nd.contrib.multi_all_finite(*grads, num_arrays=len(grads), init_output=True)
-    return bool(flag.asscalar())
+    """True if every gradient of ``params`` on ``ctx`` is finite.
+
+    One device-side reduction per gradient dtype (``multi_all_finite`` takes a single dtype, and
+    an FP16 network keeps its BatchNorm parameters, hence their gradients, in float32).
+    """
+    by_dtype = {}
+    for p in params:
+        if p.grad_req != "null":
+            grad = p.grad(ctx)
+            by_dtype.setdefault(grad.dtype, []).append(grad)
+    flags = [mx.nd.multi_all_finite(*grads, num_arrays=len(grads), init_output=True)
+             for grads in by_dtype.values()]
+    return all(bool(f.asscalar()) for f in flags)
+
+
+def apply_update(trainer, params, scaler, batch_size, ctx):
+    """Reduce gradients across devices/workers, then update unless FP16 gradients overflowed.
+
+    The reduced gradients are the same on every worker, so all of them skip the same steps.
+    ``batch_size`` is what the update divides by; the loss scale is divided out with it.
+    Returns True if the parameters were updated.
+    """
+    trainer.allreduce_grads()
+    scale = 1.0
+    if scaler is not None:
+        scale = scaler.scale
+        if not scaler.update(grads_finite(params, ctx)):
+            return False
+    trainer.update(batch_size * scale)
+    return True

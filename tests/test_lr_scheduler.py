@@ -84,8 +84,7 @@ def test_lr_curve_is_the_scheduler_for_k_from_1():
     (dict(warmup_epochs=10), ["warmup_epochs (10)", "num_epochs (10)"]),
     (dict(iters_per_epoch=0), ["iters_per_epoch"]),
     (dict(base_lr=0), ["base_lr"]),
-    (dict(mode="step"), ["step_epochs"]),
-    (dict(mode="step", step_epochs=(3, 10)), ["step epoch 10", "1..9"]),
+    (dict(mode="step", step_epochs=(3, 0)), ["step epoch 0", "positive integer"]),
     (dict(mode="poly", power=0), ["power"]),
 ])
 def test_bad_arguments_raise_one_line_usage_error(kwargs, words):
@@ -195,3 +194,10 @@ def test_optimizer_learning_rate_overrides_base_lr():
     sched = make_scheduler("cosine", 0.2, iters_per_epoch=2, num_epochs=5, warmup_epochs=1)
     gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.4, "lr_scheduler": sched})
     assert sched(2) == pytest.approx(0.4)
+
+
+def test_step_epochs_past_the_end_never_fire_and_none_means_constant():
+    sched = make_scheduler("step", 0.1, iters_per_epoch=2, num_epochs=3, step_epochs=(2, 30))
+    assert [round(sched(k), 6) for k in range(1, 7)] == [0.1, 0.1, 0.1, 0.1, 0.01, 0.01]
+    flat = make_scheduler("step", 0.1, iters_per_epoch=2, num_epochs=3)
+    assert {flat(k) for k in range(1, 7)} == {0.1}

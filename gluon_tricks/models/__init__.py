@@ -3,6 +3,11 @@
 Every network saves and loads parameters under the same structural names as its GluonCV
 counterpart, so a zoo ``.params`` file loads with a plain ``net.load_parameters(path)``.
 """
+import contextlib
+import io
+
+import mxnet as mx
+
 from ..errors import UsageError
 from . import inception, mobilenet, resnet
 from .init import initialize
@@ -32,4 +37,27 @@ def get_model(name, classes=1000, last_gamma=False, **kwargs):
     return _REGISTRY[name](classes=classes, last_gamma=last_gamma, **kwargs)
 
 
-__all__ = ["get_model", "list_models", "default_input_size", "initialize"]
+def infer_shapes(net, input_size, name="model"):
+    """Shapes of every argument and internal output of ``net`` for one ``input_size``² image:
+    (symbol, {argument: shape}, {internal output: shape}). A size the network cannot take (its
+    pooling windows outgrow the feature maps) raises a one-line UsageError."""
+    sym = net(mx.sym.var("data"))
+    internals = sym.get_internals()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # MXNet prints a banner on failure
+            arg_shapes, out_shapes, _ = internals.infer_shape(data=(1, 3, input_size, input_size))
+    except mx.base.MXNetError as err:
+        reason = str(err).strip().splitlines()[0].rsplit(": ", 1)[-1]
+        raise UsageError("input size %d is too small for %s (%s); use a larger size"
+                         % (input_size, name, reason)) from None
+    return (sym, dict(zip(internals.list_arguments(), arg_shapes)),
+            dict(zip(internals.list_outputs(), out_shapes)))
+
+
+def check_input_size(name, input_size):
+    """UsageError unless model ``name`` accepts ``input_size``² images (Inception-V3 needs 299)."""
+    infer_shapes(get_model(name, classes=2), input_size, name)
+
+
+__all__ = ["get_model", "list_models", "default_input_size", "initialize", "infer_shapes",
+           "check_input_size"]

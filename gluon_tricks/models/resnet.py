@@ -158,11 +158,10 @@ def _factory(depth, variant):
     return build
 
 
-MODELS = {
-    "resnet%d_%s" % (depth, variant): _factory(depth, variant)
-    for variant, depths in (("v1", DEPTHS), ("v1b", DEPTHS),
-                            ("v1c", (50, 101, 152)), ("v1d", (50, 101, 152)))
-    for depth in depths
-}
+# Every variant at every depth. GluonCV's zoo has v1c/v1d only at depths 50-152; the 18/34-layer
+# C and D nets (small, quick ResNet-D for the demo and tests) have no zoo counterpart.
+MODELS = {"resnet%d_%s" % (depth, variant): _factory(depth, variant)
+          for variant in VARIANTS for depth in DEPTHS}
+ZOO_MISSING = ("resnet18_v1c", "resnet34_v1c", "resnet18_v1d", "resnet34_v1d")
 
-__all__ = ["ResNet", "ResidualBlock", "MODELS", "VARIANTS"]
+__all__ = ["ResNet", "ResidualBlock", "MODELS", "VARIANTS", "ZOO_MISSING"]
