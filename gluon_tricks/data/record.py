@@ -102,7 +102,33 @@ def record_iter(rec, idx, batch_size, input_size, threads=4, **kwargs):
     return _image_record_iter(rec, idx, batch_size, input_size, threads, **kwargs), count
 
 
-class TrainBatches:
+class Batches:
+    """``num_batches`` ``mx.io.DataBatch``es per epoch: ``reset()`` starts an epoch, iteration
+    yields them. Subclasses say how one batch is made (``_batch(index)``)."""
+
+    def __init__(self, num_batches, batch_size):
+        self.num_batches, self.batch_size = num_batches, batch_size
+        self._done = 0
+
+    def reset(self):
+        self._done = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._done == self.num_batches:
+            raise StopIteration
+        self._done += 1
+        return self._batch(self._done - 1)
+
+    next = __next__
+
+    def _batch(self, index):
+        raise NotImplementedError
+
+
+class TrainBatches(Batches):
     """A fixed number of full training batches per epoch, cut from a continuous stream (§2.1).
 
     The stream is the iterator's passes over the (shuffled) records back to back, so every record
@@ -112,53 +138,34 @@ class TrainBatches:
     """
 
     def __init__(self, source, num_batches, batch_size):
-        self.source, self.num_batches, self.batch_size = source, num_batches, batch_size
-        self._done = 0
+        super().__init__(num_batches, batch_size)
+        self.source = source
 
-    def reset(self):
-        self._done = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self._done == self.num_batches:
-            raise StopIteration
+    def _batch(self, index):
         try:
             batch = self.source.next()
         except StopIteration:
             self.source.reset()
             batch = self.source.next()
-        self._done += 1
         return mx.io.DataBatch(data=batch.data, label=batch.label, pad=0)
 
-    next = __next__
 
-
-class ValBatches:
+class ValBatches(Batches):
     """Every validation record exactly once per pass; the last batch's ``pad`` counts its filler."""
 
     def __init__(self, source, count, batch_size):
-        self.source, self.count, self.batch_size = source, count, batch_size
-        self.num_batches = -(-count // batch_size)
-        self._done = 0
+        super().__init__(-(-count // batch_size), batch_size)
+        self.source, self.count = source, count
 
     def reset(self):
         self.source.reset()
-        self._done = 0
+        super().reset()
 
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self._done == self.num_batches:
-            raise StopIteration
+    def _batch(self, index):
         batch = self.source.next()
-        self._done += 1
-        pad = self.num_batches * self.batch_size - self.count if self._done == self.num_batches else 0
+        last = index == self.num_batches - 1
+        pad = self.num_batches * self.batch_size - self.count if last else 0
         return mx.io.DataBatch(data=batch.data, label=batch.label, pad=pad)
-
-    next = __next__
 
 
 def train_iter(rec, idx, batch_size, input_size, aug="paper", aug_device=False, threads=4,

@@ -2,8 +2,10 @@
 import mxnet as mx
 import numpy as np
 
+from .record import Batches
 
-class SyntheticBatches:
+
+class SyntheticBatches(Batches):
     """``num_batches`` copies per epoch of one random batch made once: (B, 3, S, S) data, (B,) labels.
 
     Data are N(0, 1) like normalized images, or uniform [0, 255] with ``raw=True`` like the
@@ -19,19 +21,7 @@ class SyntheticBatches:
         ctx = ctx or mx.cpu_pinned(0)
         self.data = mx.nd.array(data, ctx=ctx, dtype=dtype)
         self.label = mx.nd.array(rng.randint(0, classes, batch_size), ctx=ctx, dtype="float32")
-        self.batch_size, self.num_batches = batch_size, num_batches
-        self._done = 0
+        super().__init__(num_batches, batch_size)
 
-    def reset(self):
-        self._done = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self._done == self.num_batches:
-            raise StopIteration
-        self._done += 1
+    def _batch(self, index):
         return mx.io.DataBatch(data=[self.data], label=[self.label], pad=0)
-
-    next = __next__
