@@ -140,6 +140,7 @@ class RandomColorPCANormalize(HybridBlock):
         return self.transform(x, coefficient(j.brightness), coefficient(j.contrast),
                               coefficient(j.saturation), coefficient(j.hue), alpha)
 
+
 def device_augmenter(aug, ctx):
     """The initialized, hybridized steps 4–6 block for preset ``aug`` on context(s) ``ctx``."""
     block = RandomColorPCANormalize(PRESETS[aug])
