@@ -13,6 +13,7 @@ COMMANDS = (
     "make_demo_data",
     "bench",
     "train",
+    "launch",
 )
 
 

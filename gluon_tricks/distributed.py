@@ -48,26 +48,40 @@ class Distribution:
         """A gluon Trainer that reduces gradients across devices and workers on ``allreduce_grads``."""
         if self.horovod:
             return self.horovod.DistributedTrainer(params, optimizer, optimizer_params)
-        return gluon.Trainer(params, optimizer, optimizer_params, kvstore=self.kvstore,
-                             update_on_kvstore=False)
+        trainer = gluon.Trainer(params, optimizer, optimizer_params, kvstore=self.kvstore,
+                                update_on_kvstore=False)
+        if self.is_dist:
+            # Send rank 0's weights to the servers and pull them back now, before any forward.
+            # The Trainer would do it in the first allreduce_grads, where a key's pull can land
+            # after that step's gradient round has replaced the servers' copy: the worker would
+            # then take summed gradients for weights.
+            trainer._init_kvstore()
+            trainer._init_params()
+            mx.nd.waitall()
+        return trainer
+
+    @property
+    def is_dist(self):
+        """True on MXNet's parameter server (``dist_sync``/``dist_device_sync``)."""
+        return isinstance(self.kvstore, mx.kvstore.KVStore) and "dist" in self.kvstore.type
 
     def broadcast(self, net):
-        """Make every worker start from rank 0's parameters (Horovod; the parameter server's
-        first ``init``/``pull`` already does this for ``dist_*``)."""
+        """Make every worker start from rank 0's parameters (Horovod; :meth:`make_trainer` does
+        it for the parameter server)."""
         if self.horovod and self.size > 1:
             self.horovod.broadcast_parameters(net.collect_params(), root_rank=0)
 
     def update_batch_size(self, local_batch):
         """The batch size to divide reduced gradients by so the update uses their mean."""
-        if isinstance(self.kvstore, mx.kvstore.KVStore) and "dist" in self.kvstore.type:
+        if self.is_dist:
             return local_batch * self.size
         return local_batch
 
     def barrier(self):
         """Wait for every worker (used before the final exit so rank 0's files are complete)."""
         if self.horovod and self.size > 1:
-            self.horovod.allreduce(mx.nd.zeros(1), name="barrier")
-        elif isinstance(self.kvstore, mx.kvstore.KVStore) and "dist" in self.kvstore.type:
+            self.horovod.allreduce(mx.nd.zeros(1), name="barrier").wait_to_read()
+        elif self.is_dist:
             self.kvstore._barrier()
 
 

@@ -62,10 +62,15 @@ def no_bias_decay(net):
 
 def build_network(cfg, contexts):
     """The student: initialised (§2.1), zero γ (§3.2) and cast to the training dtype; BN keeps
-    float32 parameters under ``cast("float16")``."""
+    float32 parameters under ``cast("float16")``.
+
+    Shapes come from symbolic inference, not a forward pass: an imperative inference forward
+    re-lays conv weights out for oneDNN asynchronously, which can scramble them under the first
+    update and which the dist kvstore cannot read (initial values are the same either way).
+    """
     net = get_model(cfg.model, classes=cfg.classes, last_gamma=cfg.last_gamma)
+    net.infer_shape(mx.nd.zeros((1, 3, cfg.input_size, cfg.input_size)))
     initialize(net, cfg.init, ctx=contexts)
-    net(mx.nd.zeros((1, 3, cfg.input_size, cfg.input_size), ctx=contexts[0]))
     if cfg.no_wd:
         no_bias_decay(net)
     if cfg.fp16:
@@ -141,6 +146,7 @@ class Run:
         self.augmenters = ([device_augmenter(cfg.aug, c) for c in self.contexts]
                            if cfg.aug_device else None)
         self.val = self._val_batches() if dist.is_root else None
+        self.eval_net = build_network(cfg, self.contexts) if dist.is_root else None
         self.iters = self._epoch_batches(0).num_batches
         if cfg.batches_per_epoch:
             self.iters = min(self.iters, cfg.batches_per_epoch)
@@ -205,6 +211,18 @@ class Run:
         if name is None:
             self.last_checkpoint = path
         return path
+
+    def _evaluate(self):
+        """Validate a copy of the weights. An inference forward re-lays conv weights out for
+        oneDNN in place, after which the same updates round differently: evaluating the trained
+        arrays would make rank 0 drift from the other workers, and a resumed run from an
+        uninterrupted one."""
+        mx.nd.waitall()
+        for src, dst in zip(self.net.collect_params().values(),
+                            self.eval_net.collect_params().values()):
+            for array, copy in zip(src.list_data(), dst.list_data()):
+                array.copyto(copy)
+        return evaluate(self.eval_net, self.val, self.contexts, self.cfg.dtype)
 
     # -- training ---------------------------------------------------------------------------
     def _say(self, text):
@@ -295,7 +313,7 @@ class Run:
                 if not self.dist.is_root:
                     continue
                 with progress.evaluating():
-                    result = evaluate(self.net, self.val, self.contexts, cfg.dtype)
+                    result = self._evaluate()
                 step = self.trainer._optimizer.num_update
                 log.log(kind="epoch", epoch=epoch + 1, step=step, seconds=seconds, **train)
                 log.log(kind="eval", epoch=epoch + 1, step=step, top1=result["top1"],

@@ -1,0 +1,171 @@
+"""Distributed training for real: MXNet's parameter server via ``gluon-tricks launch`` and Horovod
+via ``horovodrun``, on a tiny demo set. Every worker must end with bit-identical weights, rank 0
+alone writes the run folder, and no process outlives the job."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from cli import ROOT, one_line_error, run_cli
+from gluon_tricks.data.demo import make_demo_data
+
+DRIVER = os.path.join(ROOT, "tests", "dist_driver.py")
+HOROVODRUN = os.path.join(os.path.dirname(sys.executable), "horovodrun")
+TINY = ["--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "8", "--threads", "1",
+        "--batches-per-epoch", "3"]
+TWO_EPOCHS = ["--num-epochs", "2", "--lr-decay-epoch", "1", "--lr-per-256", "0.1"]
+TAG = "GLUON_TRICKS_TEST_TAG"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("dist-demo"))
+    make_demo_data(out, classes=3, train_per_class=24, val_per_class=8, threads=2, progress=False)
+    return out
+
+
+@pytest.fixture
+def tag():
+    """A unique environment marker: every process of a job inherits it, so leftovers show."""
+    return uuid.uuid4().hex
+
+
+def tagged_pids(tag):
+    """Live processes whose environment carries ``tag``."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if ("%s=%s" % (TAG, tag)).encode() in f.read().split(b"\0"):
+                    pids.append(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+def assert_no_leftovers(tag):
+    deadline = time.time() + 5
+    while tagged_pids(tag) and time.time() < deadline:
+        time.sleep(0.1)
+    assert tagged_pids(tag) == [], "processes outlived the job"
+
+
+def launch(tag, *args, timeout=120):
+    return run_cli("launch", *args, timeout=timeout, env={TAG: tag})
+
+
+def trainable(path):
+    """Parameters a worker trains (BN running statistics are each worker's own, as in GluonCV)."""
+    return {k: v.asnumpy() for k, v in mx.nd.load(str(path)).items() if "running_" not in k}
+
+
+def check_two_ranks(out, runs):
+    """Both ranks hold the same weights after 6 updates; rank 0 alone wrote a run folder."""
+    rank0, rank1 = trainable(out / "rank0.params"), trainable(out / "rank1.params")
+    assert rank0.keys() == rank1.keys() and len(rank0) == 62
+    different = [k for k in rank0 if not np.array_equal(rank0[k], rank1[k])]
+    assert different == []
+    infos = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in (0, 1)]
+    assert [(i["rank"], i["size"]) for i in infos] == [(0, 2), (1, 2)]
+    for info in infos:
+        cfg = info["config"]
+        assert cfg["num_workers"] == 2 and cfg["total_batch_size"] == 16  # 8 per worker × 2
+        assert cfg["lr"] == pytest.approx(0.1 * 16 / 256)
+    assert os.listdir(runs / "rank1") == []
+    assert {"config.json", "metrics.jsonl", "checkpoints", "plots"} <= set(os.listdir(runs / "rank0"))
+    state = json.loads((runs / "rank0" / "checkpoints" / "epoch-0002" / "state.json").read_text())
+    assert state["num_update"] == 6
+    events = [json.loads(line) for line in (runs / "rank0" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["kind"] == "eval"] == [1, 2]
+
+
+def test_one_worker_one_server_trains_and_checkpoints(data, tmp_path, tag):
+    run = tmp_path / "run"
+    proc = launch(tag, "--workers", "1", "--servers", "1", "--", "train", "--kvstore", "dist_sync",
+                  "--data-dir", data, "--save-dir", run, "--num-epochs", "1", *TINY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any(line.startswith("[worker 0] done: best val top-1") for line in proc.stdout.splitlines())
+    assert all(line.startswith("[") for line in proc.stdout.splitlines())
+    assert os.path.isfile(run / "checkpoints" / "epoch-0001" / "model.params")
+    assert json.loads((run / "config.json").read_text())["kvstore"] == "dist_sync"
+    assert_no_leftovers(tag)
+
+
+def test_two_dist_sync_workers_end_with_identical_parameters(data, tmp_path, tag):
+    """Rank 0 evaluates between the epochs and the others do not; they must not drift apart."""
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    proc = launch(tag, "--workers", "2", "--servers", "1", "--", "python", DRIVER, "--out", out,
+                  "--kvstore", "dist_sync", "--data-dir", data, "--save-dir", runs,
+                  *TINY, *TWO_EPOCHS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_two_ranks(out, runs)
+    assert_no_leftovers(tag)
+
+
+def test_two_horovod_ranks_end_with_identical_parameters(data, tmp_path, tag):
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    env = dict(os.environ, PYTHONPATH=ROOT, **{TAG: tag})
+    proc = subprocess.run([HOROVODRUN, "--gloo", "-np", "2", "-H", "localhost:2", sys.executable,
+                           DRIVER, "--out", str(out), "--kvstore", "horovod", "--data-dir", data,
+                           "--save-dir", str(runs), *TINY, *TWO_EPOCHS],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    check_two_ranks(out, runs)
+    assert_no_leftovers(tag)
+
+
+@pytest.mark.parametrize("kvstore", [["--kvstore", "device"], ["--kvstore=horovod"], []])
+def test_launch_refuses_a_kvstore_without_parameter_servers(data, tmp_path, tag, kvstore):
+    proc = launch(tag, "--workers", "1", "--servers", "1", "--", "train", *kvstore,
+                  "--data-dir", data, "--save-dir", tmp_path / "run", *TINY)
+    line = one_line_error(proc)
+    assert "dist_sync" in line and "launch" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_failing_worker_stops_the_job_with_its_exit_code(tmp_path, tag):
+    """Workers fail after connecting to the scheduler; servers would wait forever."""
+    proc = launch(tag, "--workers", "2", "--servers", "1", "--", "train", "--kvstore",
+                  "dist_sync", "--data-dir", tmp_path / "missing", "--save-dir", tmp_path / "run",
+                  *TINY)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "not found" in proc.stderr and "[worker " in proc.stderr
+    assert "exited with code 2; stopping the other processes" in proc.stderr
+    assert_no_leftovers(tag)
+
+
+def start_sleeping_job(tag):
+    """A launcher whose two workers sleep; returns it once all four children exist."""
+    env = dict(os.environ, PYTHONPATH=ROOT, **{TAG: tag})
+    launcher = subprocess.Popen([sys.executable, "-m", "gluon_tricks", "launch", "--workers", "2",
+                                 "--servers", "1", "--", "python", "-c", "import time; time.sleep(300)"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 30
+    while len(tagged_pids(tag)) < 5 and time.time() < deadline:  # the launcher + 4 children
+        time.sleep(0.1)
+    assert len(tagged_pids(tag)) == 5
+    return launcher
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130),
+                                          (signal.SIGKILL, -signal.SIGKILL)])
+def test_stopping_the_launcher_stops_every_process(tag, signum, code):
+    """Ctrl-C and SIGTERM are handled; even SIGKILL, which cannot be, leaves no orphans."""
+    launcher = start_sleeping_job(tag)
+    try:
+        launcher.send_signal(signum)
+        _, stderr = launcher.communicate(timeout=30)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == code, stderr
+    if signum != signal.SIGKILL:
+        assert "interrupted" in stderr
+    assert_no_leftovers(tag)
