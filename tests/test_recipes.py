@@ -377,13 +377,11 @@ def _has_gpu():
 
 
 @pytest.mark.skipif(_has_gpu(), reason="needs a machine without GPUs")
-@pytest.mark.xfail(reason="train builds the net on mx.gpu() without checking that GPUs exist: "
-                          "MXNetError 'GPU is not enabled' traceback instead of a one-line message",
-                   strict=False)
 def test_training_without_gpus_fails_with_a_clear_message(home):
     proc = run_recipe("table2/mobilenet-baseline.sh", env=recipe_env(home), cwd=home)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+    assert "asks for GPU 7 but MXNet sees 0 GPU(s)" in proc.stderr.strip().splitlines()[-1]
 
 
 # --------------------------------------------------------------------------------------------
