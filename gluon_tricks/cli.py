@@ -14,6 +14,9 @@ COMMANDS = (
     "bench",
     "train",
     "launch",
+    "demo",
+    "zoo_check",
+    "figures",
 )
 
 

@@ -210,3 +210,31 @@ def plot_gap_histograms(out_path, gaps_by_label, classes=1000, eps=0.1, bins=60)
            title="Distribution of logit gaps (paper Fig. 4b)")
     ax.legend()
     return _save(fig, out_path)
+
+
+def plot_table(out_path, header, rows, title=None, note=None):
+    """A table of strings drawn as an image (e.g. paper Table 5 beside measured values), with
+    ``note`` as a small caption under it. Columns are as wide as their longest text."""
+    if not rows or any(len(row) != len(header) for row in rows):
+        raise UsageError("plot_table needs rows with one cell per column of %s" % (header,))
+    cells = [[str(c) for c in row] for row in rows]
+    chars = [max(len(r[i]) for r in [list(header)] + cells) + 2 for i in range(len(header))]
+    width = max(6.4, 0.085 * sum(chars))
+    fig = Figure(figsize=(width, 0.9 + 0.3 * (len(rows) + 1)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.axis("off")
+    table = ax.table(cellText=cells, colLabels=list(header), loc="center", cellLoc="center",
+                     colWidths=[c / sum(chars) for c in chars])
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    table.scale(1, 1.4)
+    for (row, _), cell in table.get_celld().items():
+        if row == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor("#e6e6e6")
+    if title:
+        ax.set_title(title)
+    if note:
+        fig.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=8, color="#444444")
+    return _save(fig, out_path)

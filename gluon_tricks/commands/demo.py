@@ -1,0 +1,130 @@
+"""``gluon-tricks demo``: the paper's best ResNet-50-D recipe on the built-in demo data, with a report.
+
+A thin preset over ``train``: it builds the ``train`` command's arguments for paper Table 6
+"+ mixup w/o distill" scaled to a few epochs of small images, resolves them with the same
+``config_from_args`` and runs the same training loop (which evaluates on the validation set
+after every epoch), then writes ``report.md`` beside the run's metrics, checkpoints and plots.
+"""
+import argparse
+import os
+import shlex
+import shutil
+import time
+
+from . import train as train_command
+from ..data import demo as demo_data
+from ..errors import UsageError
+from ..report import TABLE6_RESNET50D_MIXUP, write_report
+from ..zoo import device_contexts
+
+NAME = "demo"
+HELP = "train ResNet-50-D with the paper's best recipe on the demo data and write a report"
+
+MODEL = "resnet50_v1d"
+LR_PER_256 = 0.1
+# Paper: 5 warmup epochs of the 200 that mixup trains for (§3.1, §5.4).
+PAPER_WARMUP, PAPER_EPOCHS = 5, 200
+# What a previous demo left in its run folder, cleared so metrics and plots describe one run.
+RUN_FILES = ("metrics.jsonl", "config.json", "report.md", "checkpoints", "plots")
+
+
+def configure(p):
+    p.add_argument("--out", default=os.path.join("runs", "demo"),
+                   help="run folder for metrics, checkpoints, plots and report.md (default runs/demo)")
+    p.add_argument("--data-dir", default=None,
+                   help="demo data set folder, built there if absent (default OUT/data)")
+    p.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
+    p.add_argument("--input-size", type=int, default=64, help="image side in pixels (default 64)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per device per step (default 32)")
+    p.add_argument("--train-per-class", type=int, default=260, metavar="N",
+                   help="training images per class of the demo set (default 260)")
+    p.add_argument("--val-per-class", type=int, default=50, metavar="M",
+                   help="validation images per class of the demo set (default 50)")
+    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0 or 0,1 (default: CPU)")
+    p.add_argument("--cpus", type=int, default=None, help="number of CPU contexts (default 1)")
+    p.add_argument("--dtype", choices=("auto", "float32", "float16"), default="auto",
+                   help="auto: FP16 on GPUs as in the paper (§3.2), FP32 on the CPU")
+    p.add_argument("--seed", type=int, default=0, help="training seed (the demo set is always the same)")
+    p.add_argument("-j", "--threads", type=int, default=4, help="decoding threads")
+
+
+def schedule(epochs):
+    """(warmup epochs, epochs without mixup at the end) for a run of ``epochs``: the paper's
+    5 of 200 warmup epochs scaled (at least one when there is room), mixup off for the last
+    tenth (at least one epoch once there are two)."""
+    warmup = min(epochs - 1, max(1, round(epochs * PAPER_WARMUP / PAPER_EPOCHS)))
+    mixup_off = max(1, epochs // 10) if epochs >= 2 else 0
+    return warmup, mixup_off
+
+
+def log_interval(steps):
+    """Batches between progress lines: a divisor of the epoch's ``steps`` giving 4–8 equal
+    windows if there is one, else a quarter epoch, so the loss plot's points each average
+    many batches (the epoch's last line closes whatever window is open)."""
+    fits = [d for d in range(1, steps + 1) if steps % d == 0 and 4 <= steps // d <= 8]
+    return max(fits) if fits else max(1, -(-steps // 4))
+
+
+def train_argv(args, data_dir):
+    """The ``gluon-tricks train`` arguments of the demo's recipe (paper Table 6, scaled down)."""
+    warmup, mixup_off = schedule(args.epochs)
+    dtype = args.dtype if args.dtype != "auto" else ("float16" if args.gpus else "float32")
+    argv = ["--model", MODEL, "--classes", len(demo_data.KINDS), "--data-dir", data_dir,
+            "--input-size", args.input_size,
+            "--batch-size", args.batch_size, "--num-epochs", args.epochs,
+            "--lr-per-256", LR_PER_256, "--lr-mode", "cosine", "--warmup-epochs", warmup,
+            "--label-smoothing", 0.1, "--mixup", "--mixup-alpha", 0.2,
+            "--mixup-off-epoch", mixup_off, "--last-gamma", "--no-wd", "--init", "xavier",
+            "--dtype", dtype, "-j", args.threads, "--seed", args.seed,
+            "--save-dir", args.out,
+            "--log-interval", log_interval(len(demo_data.KINDS) * args.train_per_class // args.batch_size)]
+    if args.gpus:
+        argv += ["--gpus", args.gpus]
+    elif args.cpus:
+        argv += ["--cpus", args.cpus]
+    return [str(a) for a in argv]
+
+
+def clear_previous_run(out):
+    """Remove the files of an earlier run in ``out`` (metrics.jsonl is appended to otherwise);
+    a folder without a run's config.json or metrics.jsonl is left alone."""
+    if not any(os.path.isfile(os.path.join(out, name)) for name in RUN_FILES[:2]):
+        return
+    for name in RUN_FILES:
+        path = os.path.join(out, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def run(args):
+    from ..train import train
+    start = time.time()
+    for name in ("epochs", "input_size", "batch_size", "train_per_class", "val_per_class", "threads"):
+        if getattr(args, name) < 1:
+            raise UsageError("--%s must be ≥ 1, got %d" % (name.replace("_", "-"), getattr(args, name)))
+    device_contexts(args.gpus, args.cpus)
+    data_dir = args.data_dir or os.path.join(args.out, "data")
+    argv = train_argv(args, data_dir)
+    parser = argparse.ArgumentParser(prog="gluon-tricks train")
+    train_command.configure(parser)
+    cfg = train_command.config_from_args(parser.parse_args(argv))
+    images = len(demo_data.KINDS) * args.train_per_class
+    if images < cfg.total_batch_size:
+        raise UsageError("%d training images cannot fill one batch of %d; raise --train-per-class "
+                         "or lower --batch-size" % (images, cfg.total_batch_size))
+
+    demo_data.make_demo_data(data_dir, train_per_class=args.train_per_class,
+                             val_per_class=args.val_per_class)
+    clear_previous_run(args.out)
+    code = train(cfg)
+    if code:
+        return code
+    note = "the built-in demo set: %d training / %d validation images of drawn shapes and textures" % (
+        images, len(demo_data.KINDS) * args.val_per_class)
+    command = "gluon-tricks train " + " ".join(shlex.quote(a) for a in argv)
+    path = write_report(args.out, TABLE6_RESNET50D_MIXUP, note, cfg.classes,
+                        wall_seconds=time.time() - start, command=command)
+    print("demo finished in %.0f s; report: %s" % (time.time() - start, path))
+    return 0

@@ -1,0 +1,171 @@
+"""``gluon-tricks figures OUT_DIR``: the paper's Fig. 3a, 4a, 4b and Table 5 drawn by this project's code.
+
+Fig. 3a and 4a are computed (lr schedules, the optimal logit gap); Fig. 4b needs two trained
+models, e.g. one with label smoothing and one without, whose logits are taken on a validation
+set; Table 5 counts parameters and MACs of ResNet-50 and its B/C/D tweaks from the traced graphs.
+"""
+import os
+
+import numpy as np
+
+from .. import checkpoint, plots
+from ..data.record import check_inputs, split_to_contexts, val_iter
+from ..errors import UsageError
+from ..flops import model_cost
+from ..models import default_input_size, list_models
+from ..zoo import device_contexts, load_network
+
+NAME = "figures"
+HELP = ("draw paper Fig. 3a, 4a, 4b (logit gaps of two checkpoints) and Table 5 as PNG files "
+        "(and table5.md)")
+
+# Paper Table 5 (§4.3): ImageNet, batch 1024, FP16. "FLOPs" there are multiply-accumulates.
+TABLE5 = (("resnet50_v1", "ResNet-50", "25 M", "3.8 G", 76.21, 92.97),
+          ("resnet50_v1b", "ResNet-50-B", "25 M", "4.1 G", 76.66, 93.28),
+          ("resnet50_v1c", "ResNet-50-C", "25 M", "4.3 G", 76.87, 93.48),
+          ("resnet50_v1d", "ResNet-50-D", "25 M", "4.3 G", 77.16, 93.52))
+TABLE5_HEADER = ("model", "ours: params (M)", "ours: MACs (G)", "paper: #params", "paper: FLOPs",
+                 "paper: top-1", "paper: top-5")
+
+
+def configure(p):
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder for the PNG files and table5.md")
+    g = p.add_argument_group("Fig. 4b (logit gaps of two trained models)")
+    for which in ("a", "b"):
+        g.add_argument("--checkpoint-%s" % which, metavar="DIR",
+                       help="model %s: a checkpoint directory, a run folder (its newest epoch "
+                            "checkpoint) or a .params file (then --model is needed)" % which.upper())
+    g.add_argument("--rec", metavar="FILE",
+                   help="validation RecordIO file (default: the val.rec in checkpoint A's config)")
+    g.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
+    g.add_argument("--model", metavar="NAME", default=None,
+                   help="network of both checkpoints (default: from each checkpoint's config)")
+    g.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
+    g.add_argument("--limit-batches", type=int, default=0, metavar="N",
+                   help="use only the first N validation batches (0: all)")
+    g.add_argument("--gpus", default=None, help="GPU ids, e.g. 0")
+    g.add_argument("--cpus", type=int, default=None, metavar="N", help="number of CPU contexts (default 1)")
+    g.add_argument("-j", "--threads", type=int, default=4, metavar="N", help="decoding threads (default 4)")
+
+
+def checkpoint_config(params_path):
+    """The training config saved with the checkpoint that holds ``params_path``, or {} (a zoo file)."""
+    folder = os.path.dirname(params_path)
+    if not os.path.isfile(os.path.join(folder, checkpoint.STATE_FILE)):
+        return {}
+    return checkpoint.read_state(folder).get("config") or {}
+
+
+def smoothing_label(config, fallback):
+    """The legend label of a model: its label smoothing ε, "one-hot" without, or ``fallback``."""
+    if "label_smoothing" not in config:
+        return fallback
+    eps = config["label_smoothing"]
+    return "label smoothing ε=%g" % eps if eps else "one-hot"
+
+
+def val_logits(net, batches, contexts, limit=0):
+    """(N, K) float64 logits of ``net`` over the validation batches, padding dropped."""
+    batches.reset()
+    chunks = []
+    for i, batch in enumerate(batches):
+        if limit and i >= limit:
+            break
+        xs, _ = split_to_contexts(batch, contexts)
+        logits = np.concatenate([net(x).astype("float32").asnumpy() for x in xs])
+        chunks.append(logits[:logits.shape[0] - batch.pad])
+    return np.concatenate(chunks).astype(np.float64)
+
+
+def params_file(path, flag):
+    """The ``.params`` file a ``--checkpoint-*`` argument names: the file itself, a checkpoint
+    directory's model.params, or the newest epoch checkpoint of a run folder."""
+    if os.path.isfile(path):
+        return path
+    if os.path.isfile(os.path.join(path, checkpoint.MODEL_FILE)):
+        return os.path.join(path, checkpoint.MODEL_FILE)
+    newest = checkpoint.latest(os.path.join(path, "checkpoints"))
+    if newest is None:
+        raise UsageError("%s %s is not a .params file, a checkpoint directory or a run folder "
+                         "with a complete epoch checkpoint" % (flag, path))
+    return os.path.join(newest, checkpoint.MODEL_FILE)
+
+
+def load_checkpoint(path, model, flag):
+    """(params path, config, model name) of a ``--checkpoint-*`` argument."""
+    params = params_file(path, flag)
+    config = checkpoint_config(params)
+    name = model or config.get("model")
+    if not name:
+        raise UsageError("%s has no training config naming its network; pass --model" % path)
+    if name not in list_models():
+        raise UsageError("unknown model %r; choose one of: %s" % (name, ", ".join(list_models())))
+    return params, config, name
+
+
+def fig4b(args, out_path):
+    """Paper Fig. 4b from ``--checkpoint-a``/``-b``; returns the path written."""
+    if args.batch_size < 1 or args.limit_batches < 0:
+        raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
+    models = [load_checkpoint(getattr(args, "checkpoint_" + w), args.model, "--checkpoint-" + w)
+              for w in ("a", "b")]
+    rec = args.rec or models[0][1].get("rec_val")
+    if not rec:
+        raise UsageError("pass the validation set with --rec val.rec (checkpoint A's config names none)")
+    idx = args.idx or os.path.splitext(rec)[0] + ".idx"
+    contexts, _ = device_contexts(args.gpus, args.cpus)
+    batch = args.batch_size * len(contexts)
+    gaps, classes, eps = {}, None, None
+    for which, (params, config, name) in zip("AB", models):
+        size = config.get("input_size") or default_input_size(name)
+        check_inputs(rec, idx, batch, size, args.threads)
+        net, net_classes = load_network(name, params, contexts)
+        net.hybridize(static_alloc=True, static_shape=True)
+        logits = val_logits(net, val_iter(rec, idx, batch, size, threads=args.threads),
+                            contexts, args.limit_batches)
+        label = smoothing_label(config, "%s (%s)" % (name, os.path.basename(params)))
+        gaps[label if label not in gaps else "%s (%s)" % (label, which)] = plots.logit_gaps(logits)
+        classes = classes or net_classes
+        if eps is None and config.get("label_smoothing"):
+            eps = config["label_smoothing"]
+    return plots.plot_gap_histograms(out_path, gaps, classes=classes, eps=eps)
+
+
+def table5(out_dir):
+    """table5.md and table5.png: our params/MACs of ResNet-50 v1/b/c/d at 224 px beside the
+    paper's Table 5; returns both paths."""
+    rows = []
+    for model, paper_name, params, flops, top1, top5 in TABLE5:
+        cost = model_cost(model, 224)
+        rows.append(["%s (%s)" % (paper_name, model), "%.2f" % (cost.params / 1e6),
+                     "%.2f" % (cost.macs / 1e9), params, flops, "%.2f" % top1, "%.2f" % top5])
+    note = ("Ours: counted from the traced MXNet graphs at 224 px, 1000 classes. Paper: Table 5, "
+            "ImageNet val; its FLOPs are multiply-accumulates.")
+    md_path = os.path.join(out_dir, "table5.md")
+    lines = ["# Paper Table 5: ResNet-50 and the B/C/D tweaks", "",
+             "| " + " | ".join(TABLE5_HEADER) + " |", "|---" + "|---:" * (len(TABLE5_HEADER) - 1) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", note, ""]
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    png = plots.plot_table(os.path.join(out_dir, "table5.png"), TABLE5_HEADER, rows,
+                           title="Paper Table 5: model tweaks, size and cost", note=note)
+    return [png, md_path]
+
+
+def run(args):
+    given = [w for w in ("a", "b") if getattr(args, "checkpoint_" + w)]
+    if len(given) == 1:
+        raise UsageError("Fig. 4b compares two models: pass both --checkpoint-a and --checkpoint-b")
+    os.makedirs(args.out_dir, exist_ok=True)
+    written = [plots.plot_lr_schedules(os.path.join(args.out_dir, "fig3a_lr_schedules.png")),
+               plots.plot_logit_gap(os.path.join(args.out_dir, "fig4a_logit_gap.png"))]
+    if given:
+        written.append(fig4b(args, os.path.join(args.out_dir, "fig4b_logit_gaps.png")))
+    written += table5(args.out_dir)
+    for path in written:
+        print("wrote %s" % path)
+    if not given:
+        print("skipped fig4b_logit_gaps.png: pass --checkpoint-a and --checkpoint-b (two trained "
+              "models, e.g. with and without --label-smoothing) and --rec val.rec to draw it")
+    return 0

@@ -1,0 +1,111 @@
+"""``gluon-tricks zoo-check``: score GluonCV zoo weight files with our networks and validation
+pipeline, beside the accuracies GluonCV published for them."""
+import os
+import sys
+
+from ..data.record import check_inputs, val_iter
+from ..errors import UsageError
+from ..evaluate import evaluate
+from ..models import default_input_size
+from ..zoo import PUBLISHED, PUBLISHED_BY_MODEL, device_contexts, find_zoo_files, load_network
+
+NAME = "zoo-check"
+HELP = ("evaluate every GluonCV zoo file ({model}-{sha1[:8]}.params) in a folder on val.rec with "
+        "our networks and compare with the published top-1/top-5")
+
+COLUMNS = ("model", "file", "classes", "images", "top-1", "top-5", "pub top-1", "pub top-5",
+           "Δ top-1", "Δ top-5")
+
+
+def configure(p):
+    p.add_argument("--models-dir", required=True, metavar="DIR",
+                   help="folder holding zoo files, e.g. ~/.mxnet/models")
+    p.add_argument("--rec", required=True, metavar="FILE", help="validation RecordIO file")
+    p.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
+    p.add_argument("--limit-batches", type=int, default=0, metavar="N",
+                   help="score only the first N batches per model (0: the whole set)")
+    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1")
+    p.add_argument("--cpus", type=int, default=None, metavar="N", help="number of CPU contexts (default 1)")
+    p.add_argument("-j", "--threads", type=int, default=4, metavar="N", help="decoding threads (default 4)")
+
+
+def score(model, path, rec, idx, batch, contexts, threads, limit):
+    """A table row (dict) for one zoo file: its class count, images scored and top-1/top-5 (%)."""
+    net, classes = load_network(model, path, contexts)
+    net.hybridize(static_alloc=True, static_shape=True)
+    size = default_input_size(model)
+    result = evaluate(net, val_iter(rec, idx, batch, size, threads=threads), contexts, limit=limit)
+    return {"model": model, "file": os.path.basename(path), "classes": classes,
+            "size": size, "images": result["images"], "top1": 100 * result["top1"],
+            "top5": 100 * result["top5"]}
+
+
+def _cells(row):
+    """The printed cells of a scored row; differences only for 1000-class (ImageNet) weights."""
+    pub = PUBLISHED_BY_MODEL.get(row["model"])
+    cells = [row["model"], row["file"], str(row["classes"]), str(row["images"]),
+             "%.2f" % row["top1"], "%.2f" % row["top5"]]
+    if pub is None:
+        return cells + ["-"] * 4
+    cells += ["%.2f" % pub.top1, "%.2f" % pub.top5]
+    if row["classes"] != 1000:
+        return cells + ["n/a"] * 2
+    return cells + ["%+.2f" % (row["top1"] - pub.top1), "%+.2f" % (row["top5"] - pub.top5)]
+
+
+def format_table(rows):
+    """Left-aligned text columns with a header line."""
+    widths = [max(len(r[i]) for r in [COLUMNS] + rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()
+                     for r in [COLUMNS] + rows)
+
+
+def run(args):
+    folder = os.path.expanduser(args.models_dir)
+    if not os.path.isdir(folder):
+        raise UsageError("--models-dir %s is not a folder; pass the folder holding the zoo's "
+                         ".params files (e.g. ~/.mxnet/models)" % args.models_dir)
+    files = find_zoo_files(folder)
+    if not files:
+        raise UsageError("no GluonCV zoo files in %s: expected names like resnet50_v1d-117a384e.params "
+                         "({model}-{sha1[:8]}.params for a model that gluon-tricks flops --help lists)"
+                         % args.models_dir)
+    if args.batch_size < 1 or args.limit_batches < 0:
+        raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
+    contexts, devices = device_contexts(args.gpus, args.cpus)
+    idx = args.idx or os.path.splitext(args.rec)[0] + ".idx"
+    batch = args.batch_size * len(contexts)
+    check_inputs(args.rec, idx, batch, default_input_size(files[0][0]), args.threads)
+
+    rows, failures = [], []
+    for model, path in files:
+        print("scoring %s (%s) on %s ..." % (model, os.path.basename(path), devices),
+              file=sys.stderr, flush=True)
+        try:
+            rows.append(score(model, path, args.rec, idx, batch, contexts, args.threads,
+                              args.limit_batches))
+        except UsageError as err:
+            failures.append("%s: %s" % (os.path.basename(path), err))
+    if not rows:
+        raise UsageError("none of the %d zoo file(s) in %s could be evaluated; %s"
+                         % (len(files), args.models_dir, failures[0]))
+
+    scope = "first %d batches of " % args.limit_batches if args.limit_batches else ""
+    print("GluonCV zoo files in %s scored on %s%s (accuracies in %%; input 224 px, 299 for "
+          "inceptionv3; Δ = measured − published)" % (args.models_dir, scope, args.rec))
+    print(format_table([_cells(r) for r in rows]))
+    if any(r["classes"] != 1000 and r["model"] in PUBLISHED_BY_MODEL for r in rows):
+        print("n/a: not a 1000-class ImageNet model, so the published numbers do not apply")
+    have = {r["model"] for r in rows}
+    missing = [p for p in PUBLISHED if p.model not in have]
+    if missing:
+        print("missing: %d published model(s) without a scored file in %s:"
+              % (len(missing), args.models_dir))
+        width = max(len(p.model) for p in missing)
+        for p in missing:
+            print(("  %s  %-13s  %.2f / %.2f  %s"
+                   % (p.model.ljust(width), p.zoo_name, p.top1, p.top5, p.note)).rstrip())
+    for failure in failures:
+        print("failed: " + failure)
+    return 0

@@ -1,0 +1,106 @@
+"""GluonCV's published model-zoo accuracies and how its weight files are named.
+
+The zoo's ``.params`` files are named ``{model}-{sha1[:8]}.params`` (e.g.
+``resnet50_v1d-117a384e.params`` in ``~/.mxnet/models``); each loads into the network of the
+same name in :mod:`gluon_tricks.models`.
+"""
+import os
+import re
+from typing import NamedTuple
+
+import mxnet as mx
+
+from .config import TrainConfig, parse_devices
+from .distributed import _check_gpus
+from .errors import UsageError
+from .models import get_model, list_models
+
+
+class Published(NamedTuple):
+    """A zoo model's published ImageNet validation accuracy (%) at its input size."""
+
+    model: str
+    zoo_name: str
+    top1: float
+    top5: float
+    note: str = ""
+
+
+# GluonCV's model-zoo table (REFERENCE.md §6). resnet50_v1d is the mixup model, the paper's
+# Table 6 "+ mixup w/o distill" row; GluonCV's no-mixup variant scored 78.48 / 94.20.
+PUBLISHED = (
+    Published("resnet50_v1", "ResNet50_v1", 77.36, 93.57),
+    Published("resnet50_v1b", "ResNet50_v1b", 77.67, 93.82),
+    Published("resnet50_v1c", "ResNet50_v1c", 78.03, 94.09),
+    Published("resnet50_v1d", "ResNet50_v1d", 79.15, 94.58, "mixup (no mixup: 78.48 / 94.20)"),
+    Published("resnet101_v1d", "ResNet101_v1d", 80.51, 95.12),
+    Published("resnet152_v1d", "ResNet152_v1d", 80.61, 95.34),
+    Published("mobilenet1.0", "MobileNet1.0", 73.28, 91.30),
+    Published("inceptionv3", "InceptionV3", 78.77, 94.39, "299 px"),
+)
+
+PUBLISHED_BY_MODEL = {p.model: p for p in PUBLISHED}
+
+ZOO_FILE = re.compile(r"(?P<model>.+)-(?P<sha1>[0-9a-f]{8})\.params")
+
+
+def zoo_model(filename):
+    """The registered model a zoo file name is for (``resnet50_v1d-117a384e.params`` →
+    ``resnet50_v1d``), or None for any other file."""
+    match = ZOO_FILE.fullmatch(filename)
+    if match and match.group("model") in list_models():
+        return match.group("model")
+    return None
+
+
+def find_zoo_files(folder):
+    """(model, path) of every zoo file in ``folder``, sorted by model then file name."""
+    found = []
+    for name in sorted(os.listdir(folder)):
+        model = zoo_model(name)
+        if model and os.path.isfile(os.path.join(folder, name)):
+            found.append((model, os.path.join(folder, name)))
+    return sorted(found, key=lambda item: item[0])
+
+
+# The classifier's weight in GluonCV's structural names (``fc``: ResNet v1b/c/d; ``output``:
+# ResNet v1, MobileNet, Inception-V3); its rows are the class count.
+CLASSIFIER_WEIGHTS = ("fc.weight", "output.weight")
+
+
+def classifier_rows(path):
+    """The class count of a ``.params`` file: rows of its classifier weight (None if it has none)."""
+    try:
+        arrays = mx.nd.load(path)
+    except mx.base.MXNetError as err:
+        raise UsageError("%s is not an MXNet .params file (%s)"
+                         % (path, str(err).strip().splitlines()[0])) from None
+    for name, array in (arrays.items() if isinstance(arrays, dict) else ()):
+        if name.split(":")[-1] in CLASSIFIER_WEIGHTS:
+            return array.shape[0]
+    return None
+
+
+def load_network(model, path, ctx):
+    """(network ``model`` with the weights of ``path`` on ``ctx``, its class count); the class
+    count comes from the file, so 10-class and 1000-class files load alike."""
+    classes = classifier_rows(path)
+    if not classes:
+        raise UsageError("%s has no classifier weight (%s); it does not hold %s parameters"
+                         % (path, " or ".join(CLASSIFIER_WEIGHTS), model))
+    net = get_model(model, classes=classes)
+    try:
+        net.load_parameters(path, ctx=ctx)
+    except (AssertionError, mx.base.MXNetError) as err:
+        raise UsageError("%s does not hold %s parameters (%s)"
+                         % (path, model, str(err).strip().splitlines()[0])) from None
+    return net, classes
+
+
+def device_contexts(gpus, cpus):
+    """(MXNet contexts, devices text) of ``--gpus``/``--cpus``; a one-line error for GPUs that
+    MXNet cannot see."""
+    devices, _ = parse_devices(gpus, cpus)
+    contexts = TrainConfig(devices=devices).contexts
+    _check_gpus(contexts)
+    return contexts, devices
