@@ -8,6 +8,7 @@ COMMON = [
     "matplotlib",
     "tqdm",
     "tensorboardX>=2.6,<3",
+    "onnx>=1.13,<1.19",
 ]
 
 setup(
@@ -32,7 +33,7 @@ setup(
             "nvidia-cusolver-cu11",
         ],
         "horovod": ["horovod==0.28.1"],
-        "test": ["pytest", "onnx"],
+        "test": ["pytest", "onnxruntime"],
     },
     entry_points={"console_scripts": ["gluon-tricks=gluon_tricks.cli:main"]},
 )

@@ -13,6 +13,8 @@ COMMANDS = (
     "make_demo_data",
     "bench",
     "train",
+    "eval",
+    "export",
     "launch",
     "demo",
     "zoo_check",

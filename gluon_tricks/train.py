@@ -17,7 +17,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
-from . import checkpoint
+from . import checkpoint, weights
 from .config import check_resume
 from .data.augment import device_augmenter
 from .data.mixup import mixup, mixup_active
@@ -79,30 +79,15 @@ def build_network(cfg, contexts):
     return net
 
 
-def _output_classes(params_path):
-    """Rows of the classifier weight in a ``.params`` file (``fc``/``output`` in GluonCV's names)."""
-    for name, array in mx.nd.load(params_path).items():
-        if name.split(":")[-1] in ("fc.weight", "output.weight"):
-            return array.shape[0]
-    return None
-
-
 def build_teacher(cfg, contexts):
     """The distillation teacher (§5.3): loaded weights, inference only, cast like the student."""
-    path = cfg.teacher_params
-    if not os.path.isfile(path):
-        raise UsageError("teacher parameters %s not found; pass a GluonCV zoo file or a "
-                         "checkpoint's model.params with --teacher-params" % path)
-    classes = _output_classes(path)
+    path = weights.resolve_params(cfg.teacher_params, role="teacher", flag="--teacher-params")
+    classes = weights.classifier_classes(path)
     if classes != cfg.classes:
         raise UsageError("teacher %s in %s has %s output classes but the student has %d; use a "
                          "teacher trained on the same classes" % (cfg.teacher, path, classes, cfg.classes))
-    teacher = get_model(cfg.teacher, classes=cfg.classes)
-    try:
-        teacher.load_parameters(path, ctx=contexts)
-    except (AssertionError, mx.base.MXNetError) as err:
-        raise UsageError("%s does not hold %s parameters (%s); check --teacher"
-                         % (path, cfg.teacher, str(err).splitlines()[0])) from None
+    teacher = weights.load_params(get_model(cfg.teacher, classes=cfg.classes), path, cfg.teacher,
+                                  ctx=contexts, model_flag="--teacher")
     if cfg.fp16:
         teacher.cast("float16")
     teacher.hybridize(static_alloc=True, static_shape=True)

@@ -1,4 +1,5 @@
-"""``gluon-tricks bench``: throughput benchmarks. ``bench data`` times the input pipelines of §2.1."""
+"""``gluon-tricks bench``: throughput benchmarks. ``bench data`` times the input pipelines of §2.1;
+``bench train`` compares our training step and loop with plain Gluon and with synthetic input."""
 import contextlib
 import os
 import tempfile
@@ -6,14 +7,20 @@ import time
 
 import mxnet as mx
 
+from ..config import DTYPES, TrainConfig
 from ..data import augment, record
 from ..errors import UsageError
+from ..models import list_models
 
 NAME = "bench"
-HELP = "measure throughput (bench data: the training input pipelines, images per second)"
+HELP = ("measure throughput (bench data: the training input pipelines; bench train: the "
+        "training step and loop), images per second")
 DATA_HELP = ("images/s of the training input pipelines on one .rec, side by side: decode+crop "
              "floor, the paper's ImageRecordIter pipeline, the on-device augmentation variant, "
              "and GluonCV's ImageRecordDataset+DataLoader pipeline")
+TRAIN_HELP = ("images/s of training, side by side in alternating rounds: our step vs a plain Gluon "
+              "step on one synthetic batch, and the training loop fed from a .rec vs synthetic "
+              "batches (with the data-wait share)")
 
 WARMUP_BATCHES = 2
 # GluonCV's transforms work on [0, 1] tensors, so their normalization is ours divided by 255.
@@ -27,11 +34,15 @@ def configure(parser):
     data = benchmarks.add_parser("data", help=DATA_HELP, description=DATA_HELP)
     configure_data(data)
     data.set_defaults(bench_run=run_data)
+    train = benchmarks.add_parser("train", help=TRAIN_HELP, description=TRAIN_HELP)
+    configure_train(train)
+    train.set_defaults(bench_run=run_train)
 
 
 def run(args):
     if not getattr(args, "bench_run", None):
-        raise UsageError("choose a benchmark: `gluon-tricks bench data --rec FILE`")
+        raise UsageError("choose a benchmark: `gluon-tricks bench data --rec FILE` or "
+                         "`gluon-tricks bench train --rec FILE`")
     return args.bench_run(args)
 
 
@@ -184,3 +195,45 @@ def format_table(speeds, args, count):
                          decoding_threads(args.threads), args.threads),
     ]
     return "\n".join(lines)
+
+
+def configure_train(parser):
+    defaults = TrainConfig()
+    parser.add_argument("--rec", required=True, metavar="FILE",
+                        help="training RecordIO file (its .classes file, if any, sets the classes)")
+    parser.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
+    parser.add_argument("--model", default="resnet18_v1b", choices=list_models(), metavar="NAME",
+                        help="network (default resnet18_v1b)")
+    parser.add_argument("--input-size", type=int, default=112, metavar="S", help="default 112")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="B",
+                        help="images per device per step (default 32)")
+    parser.add_argument("--steps", type=int, default=30, metavar="K",
+                        help="steps per variant per round (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, metavar="W",
+                        help="untimed steps before each step-row timing (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, metavar="R",
+                        help="rounds; each round runs every variant once (default 3)")
+    parser.add_argument("-j", "--threads", type=int, default=defaults.threads, metavar="N",
+                        help="decoding threads (default %d, as train)" % defaults.threads)
+    parser.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1")
+    parser.add_argument("--cpus", type=int, default=None, metavar="N",
+                        help="number of CPU contexts (default 1)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+
+
+def run_train(args):
+    from .. import bench_train
+    for value, flag in ((args.steps, "--steps"), (args.repeats, "--repeats")):
+        if value < 1:
+            raise UsageError("%s must be a positive integer, got %d" % (flag, value))
+    if args.warmup < 0:
+        raise UsageError("--warmup must be ≥ 0, got %d" % args.warmup)
+    if args.dtype == "float16" and not args.gpus:
+        raise UsageError("--dtype float16 needs --gpus: MXNet has no FP16 matrix multiply on CPU")
+    idx = args.idx or os.path.splitext(args.rec)[0] + ".idx"
+    rec_cfg, synthetic_cfg = bench_train.configs(
+        args.model, args.input_size, args.batch_size, args.steps, args.repeats, args.rec, idx,
+        args.threads, args.gpus, args.cpus, args.dtype)
+    rows = bench_train.bench(rec_cfg, synthetic_cfg, args.repeats, args.warmup)
+    print(bench_train.format_table(rows, rec_cfg, args.repeats, args.warmup))
+    return 0

@@ -1,0 +1,133 @@
+"""``gluon-tricks eval`` and ``weights``: GluonCV zoo files and our checkpoints load and score right."""
+import math
+import re
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon
+
+from cli import one_line_error, run_cli
+from gluon_tricks import checkpoint, weights
+from gluon_tricks.errors import UsageError
+from gluon_tricks.models import get_model, initialize
+
+SIZE = 64
+CLASSES = 10
+# The paper's normalisation (§2.1), spelled out here so the reference does not reuse our code.
+NORMALIZE = dict(mean_r=123.68, mean_g=116.779, mean_b=103.939,
+                 std_r=58.393, std_g=57.12, std_b=57.375)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from gluon_tricks.data.demo import make_demo_data
+    out = tmp_path_factory.mktemp("eval-demo")
+    return make_demo_data(str(out), classes=CLASSES, train_per_class=4, val_per_class=6,
+                          threads=2, progress=False)
+
+
+def reference_batches(paths, batch_size):
+    """The validation images as the paper prepares them, straight from ImageRecordIter."""
+    return mx.io.ImageRecordIter(path_imgrec=paths["val_rec"], path_imgidx=paths["val_idx"],
+                                 batch_size=batch_size, data_shape=(3, SIZE, SIZE),
+                                 resize=int(math.ceil(SIZE / 0.875)), shuffle=False,
+                                 preprocess_threads=1, verbose=False, **NORMALIZE)
+
+
+@pytest.fixture(scope="module")
+def zoo_file(demo, tmp_path_factory):
+    """A randomly initialised GluonCV resnet18_v1 saved under a zoo-style name.
+
+    Its classifier bias is set to −W·mean(features) over one batch, so that the random network
+    predicts different classes for different images and the top-1 comparison means something.
+    """
+    import gluoncv
+    mx.random.seed(3)
+    net = gluoncv.model_zoo.get_model("resnet18_v1", classes=CLASSES)
+    net.initialize(mx.init.Xavier())
+    x = next(iter(reference_batches(demo, 20))).data[0]
+    features = net.features(x).reshape((x.shape[0], -1))
+    net.output.bias.set_data(-mx.nd.dot(net.output.weight.data(), features.mean(axis=0)))
+    path = tmp_path_factory.mktemp("zoo") / "resnet18_v1-0123abcd.params"
+    net.save_parameters(str(path))
+    return path, net
+
+
+def reference_hits(net, demo):
+    """(top-1 hits, top-5 hits, images, predicted classes) of ``net`` run directly on the batches."""
+    hits1 = hits5 = seen = 0
+    predicted = []
+    for batch in reference_batches(demo, 20):          # 60 images: three full batches
+        ranked = mx.nd.topk(net(batch.data[0]), k=5, axis=1).asnumpy().astype(int)
+        labels = batch.label[0].asnumpy().astype(int)
+        hits1 += int((ranked[:, 0] == labels).sum())
+        hits5 += int((ranked == labels[:, None]).any(axis=1).sum())
+        seen += len(labels)
+        predicted.extend(ranked[:, 0])
+    return hits1, hits5, seen, predicted
+
+
+def printed_hits(stdout):
+    counts = {k: re.search(r"top-%s\s+[\d.]+%% \((\d+)/(\d+)\)" % k, stdout) for k in "15"}
+    assert all(counts.values()), stdout
+    return int(counts["1"].group(1)), int(counts["5"].group(1)), int(counts["1"].group(2))
+
+
+def test_eval_of_a_gluoncv_zoo_file_matches_the_gluoncv_net(demo, zoo_file):
+    path, net = zoo_file
+    # Batch 16 leaves a padded last batch (60 = 3 × 16 + 12), which must not be counted.
+    proc = run_cli("eval", "--model", "resnet18_v1", "--params", path, "--rec", demo["val_rec"],
+                   "--input-size", SIZE, "--batch-size", 16, "--threads", 1)
+    assert proc.returncode == 0, proc.stderr
+    hits1, hits5, images, predicted = reference_hits(net, demo)
+    assert images == 60 and len(set(predicted)) > 2
+    assert printed_hits(proc.stdout) == (hits1, hits5, images)
+    assert "10 classes" in proc.stdout and "img/s" in proc.stdout
+
+
+def test_a_run_folder_or_checkpoint_directory_means_its_model_params(demo, tmp_path):
+    net = initialize(get_model("resnet18_v1b", classes=CLASSES))
+    net(mx.nd.zeros((1, 3, SIZE, SIZE)))
+    trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.1},
+                            update_on_kvstore=False)
+    for epoch in (1, 2):
+        checkpoint.save(str(tmp_path / "run" / "checkpoints"), epoch, net, trainer, {})
+    newest = str(tmp_path / "run" / "checkpoints" / "epoch-0002" / "model.params")
+    assert weights.resolve_params(str(tmp_path / "run")) == newest
+    assert weights.resolve_params(str(tmp_path / "run" / "checkpoints")) == newest
+    assert weights.resolve_params(str(tmp_path / "run" / "checkpoints" / "epoch-0001")).endswith(
+        "epoch-0001/model.params")
+    with pytest.raises(UsageError, match="no model.params"):
+        weights.resolve_params(str(tmp_path))
+
+    loaded = weights.load_model("resnet18_v1b", str(tmp_path / "run"))
+    assert loaded.classes == CLASSES and loaded.path == newest
+    x = mx.nd.random.normal(shape=(2, 3, SIZE, SIZE))
+    np.testing.assert_array_equal(loaded.net(x).asnumpy(), net(x).asnumpy())
+
+    net.cast("float16")                    # an FP16 run's checkpoint holds float16 weights
+    net.save_parameters(str(tmp_path / "fp16.params"))
+    loaded = weights.load_model("resnet18_v1b", str(tmp_path / "fp16.params"))
+    assert loaded.net(x).dtype == np.float32
+
+    proc = run_cli("eval", "--model", "resnet18_v1b", "--params", tmp_path / "run",
+                   "--rec", demo["val_rec"], "--input-size", SIZE, "--batch-size", 20, "-j", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert newest in proc.stdout and printed_hits(proc.stdout)[2] == 60
+
+
+def test_eval_errors_are_one_line(demo, zoo_file, tmp_path):
+    path, _ = zoo_file
+    common = ("--rec", demo["val_rec"], "--input-size", SIZE)
+    line = one_line_error(run_cli("eval", "--model", "resnet18_v1", "--params",
+                                  tmp_path / "missing.params", *common))
+    assert "missing.params not found" in line
+    line = one_line_error(run_cli("eval", "--model", "resnet18_v1", "--params", path,
+                                  "--rec", tmp_path / "missing.rec", "--input-size", SIZE))
+    assert "missing.rec not found" in line
+    line = one_line_error(run_cli("eval", "--model", "resnet18_v1b", "--params", path, *common))
+    assert str(path) in line and "resnet18_v1b" in line and "--model" in line
+    line = one_line_error(run_cli("eval", "--model", "resnet18_v1", "--params", path,
+                                  "--classes", 5, *common))
+    assert "--classes 5" in line and "10 output classes" in line
