@@ -24,12 +24,12 @@ from .data.mixup import mixup, mixup_active
 from .data.record import split_to_contexts, train_iter, val_iter
 from .data.synthetic import SyntheticBatches
 from .distributed import Distribution
-from .errors import UsageError
+from .errors import TrainingFailed, UsageError
 from .evaluate import evaluate
 from .loss import DistillationLoss, SoftmaxCrossEntropy
 from .lr_scheduler import make_scheduler
 from .models import get_model, initialize
-from .precision import LossScaler, grads_finite
+from .precision import LossScaler, apply_update
 from .runlog import MetricsLog, Progress
 
 
@@ -124,17 +124,18 @@ class Run:
         self.ckpt_dir = os.path.join(cfg.save_dir, "checkpoints")
         resume_from = self._find_resume_checkpoint()
 
+        self.val = self._val_batches() if dist.is_root else None
+        self.iters = self._epoch_batches(0).num_batches
+        if cfg.batches_per_epoch:
+            self.iters = min(self.iters, cfg.batches_per_epoch)
+
         seed_everything(epoch_seed(cfg.seed, -1, 0))
         self.net = build_network(cfg, self.contexts)
         self.teacher = build_teacher(cfg, self.contexts) if cfg.teacher else None
         self.loss = build_loss(cfg)
         self.augmenters = ([device_augmenter(cfg.aug, c) for c in self.contexts]
                            if cfg.aug_device else None)
-        self.val = self._val_batches() if dist.is_root else None
         self.eval_net = build_network(cfg, self.contexts) if dist.is_root else None
-        self.iters = self._epoch_batches(0).num_batches
-        if cfg.batches_per_epoch:
-            self.iters = min(self.iters, cfg.batches_per_epoch)
         self.scheduler = make_scheduler(cfg.lr_mode, cfg.lr, self.iters, cfg.num_epochs,
                                         warmup_epochs=cfg.warmup_epochs,
                                         step_epochs=cfg.lr_decay_epochs, step_factor=cfg.lr_decay)
@@ -233,12 +234,8 @@ class Run:
                       for o, t, r in zip(outputs, targets, teacher_out)]
             scaled = [loss * scale for loss in losses] if scale != 1.0 else losses
         autograd.backward(scaled)
-        self.trainer.allreduce_grads()
-        apply = True
-        if self.scaler is not None:
-            apply = self.scaler.update(grads_finite(self.params, self.contexts[0]))
-        if apply:
-            self.trainer.update(self.dist.update_batch_size(self.local_batch) * scale)
+        apply_update(self.trainer, self.params, self.scaler,
+                     self.dist.update_batch_size(self.local_batch), self.contexts[0])
         hard = [t.argmax(axis=1) if t.ndim == 2 else t for t in targets]
         return [(loss.sum(), (o.argmax(axis=1) == h.astype(o.dtype)).sum())
                 for loss, o, h in zip(losses, outputs, hard)]
@@ -313,7 +310,7 @@ class Run:
                     self._save(epoch + 1)
         except Diverged as err:
             where = self.last_checkpoint or "none written yet"
-            raise UsageError("%s; training stopped. Last good checkpoint: %s (lower the lr or use "
+            raise TrainingFailed("%s; training stopped. Last good checkpoint: %s (lower the lr or use "
                              "--dtype float32, then --resume %s)" % (err, where, cfg.save_dir)) from None
         finally:
             if log is not None:
