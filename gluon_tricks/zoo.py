@@ -8,12 +8,9 @@ import os
 import re
 from typing import NamedTuple
 
-import mxnet as mx
-
 from .config import TrainConfig, parse_devices
 from .distributed import _check_gpus
-from .errors import UsageError
-from .models import get_model, list_models
+from .models import list_models
 
 
 class Published(NamedTuple):
@@ -65,38 +62,6 @@ def find_zoo_files(folder):
 
 # The classifier's weight in GluonCV's structural names (``fc``: ResNet v1b/c/d; ``output``:
 # ResNet v1, MobileNet, Inception-V3); its rows are the class count.
-CLASSIFIER_WEIGHTS = ("fc.weight", "output.weight")
-
-
-def classifier_rows(path):
-    """The class count of a ``.params`` file: rows of its classifier weight (None if it has none)."""
-    try:
-        arrays = mx.nd.load(path)
-    except mx.base.MXNetError as err:
-        raise UsageError("%s is not an MXNet .params file (%s)"
-                         % (path, str(err).strip().splitlines()[0])) from None
-    for name, array in (arrays.items() if isinstance(arrays, dict) else ()):
-        if name.split(":")[-1] in CLASSIFIER_WEIGHTS:
-            return array.shape[0]
-    return None
-
-
-def load_network(model, path, ctx):
-    """(network ``model`` with the weights of ``path`` on ``ctx``, its class count); the class
-    count comes from the file, so 10-class and 1000-class files load alike."""
-    classes = classifier_rows(path)
-    if not classes:
-        raise UsageError("%s has no classifier weight (%s); it does not hold %s parameters"
-                         % (path, " or ".join(CLASSIFIER_WEIGHTS), model))
-    net = get_model(model, classes=classes)
-    try:
-        net.load_parameters(path, ctx=ctx)
-    except (AssertionError, mx.base.MXNetError) as err:
-        raise UsageError("%s does not hold %s parameters (%s)"
-                         % (path, model, str(err).strip().splitlines()[0])) from None
-    return net, classes
-
-
 def device_contexts(gpus, cpus):
     """(MXNet contexts, devices text) of ``--gpus``/``--cpus``; a one-line error for GPUs that
     MXNet cannot see."""

@@ -13,7 +13,8 @@ from ..data.record import check_inputs, split_to_contexts, val_iter
 from ..errors import UsageError
 from ..flops import model_cost
 from ..models import default_input_size, list_models
-from ..zoo import device_contexts, load_network
+from ..weights import load_model
+from ..zoo import device_contexts
 
 NAME = "figures"
 HELP = ("draw paper Fig. 3a, 4a, 4b (logit gaps of two checkpoints) and Table 5 as PNG files "
@@ -119,7 +120,7 @@ def fig4b(args, out_path):
     for which, (params, config, name) in zip("AB", models):
         size = config.get("input_size") or default_input_size(name)
         check_inputs(rec, idx, batch, size, args.threads)
-        net, net_classes = load_network(name, params, contexts)
+        net, _, net_classes = load_model(name, params, ctx=contexts)
         net.hybridize(static_alloc=True, static_shape=True)
         logits = val_logits(net, val_iter(rec, idx, batch, size, threads=args.threads),
                             contexts, args.limit_batches)

@@ -7,7 +7,8 @@ from ..data.record import check_inputs, val_iter
 from ..errors import UsageError
 from ..evaluate import evaluate
 from ..models import default_input_size
-from ..zoo import PUBLISHED, PUBLISHED_BY_MODEL, device_contexts, find_zoo_files, load_network
+from ..weights import load_model
+from ..zoo import PUBLISHED, PUBLISHED_BY_MODEL, device_contexts, find_zoo_files
 
 NAME = "zoo-check"
 HELP = ("evaluate every GluonCV zoo file ({model}-{sha1[:8]}.params) in a folder on val.rec with "
@@ -32,7 +33,7 @@ def configure(p):
 
 def score(model, path, rec, idx, batch, contexts, threads, limit):
     """A table row (dict) for one zoo file: its class count, images scored and top-1/top-5 (%)."""
-    net, classes = load_network(model, path, contexts)
+    net, _, classes = load_model(model, path, ctx=contexts)
     net.hybridize(static_alloc=True, static_shape=True)
     size = default_input_size(model)
     result = evaluate(net, val_iter(rec, idx, batch, size, threads=threads), contexts, limit=limit)
