@@ -131,3 +131,19 @@ def test_eval_errors_are_one_line(demo, zoo_file, tmp_path):
     line = one_line_error(run_cli("eval", "--model", "resnet18_v1", "--params", path,
                                   "--classes", 5, *common))
     assert "--classes 5" in line and "10 output classes" in line
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--model", "resnet51"), "unknown model 'resnet51'"),
+    (("--model", "inceptionv3", "--input-size", "224"), "input size 224 is too small for inceptionv3"),
+    (("--model", "resnet18_v1", "--gpus", "0"), "asks for GPU 0 but MXNet sees 0 GPU(s)"),
+])
+def test_eval_rejects_bad_models_sizes_and_missing_gpus(args, needle, tmp_path):
+    proc = run_cli("eval", "--params", tmp_path / "x.params", "--rec", tmp_path / "v.rec", *args)
+    assert needle in one_line_error(proc)
+
+
+def test_export_rejects_an_unknown_model(tmp_path):
+    proc = run_cli("export", "--model", "resnet51", "--params", tmp_path / "x.params",
+                   "--out", tmp_path / "m")
+    assert "unknown model 'resnet51'" in one_line_error(proc)

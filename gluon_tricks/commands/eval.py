@@ -1,14 +1,13 @@
 """``gluon-tricks eval``: validation top-1/top-5 (paper §2.1) of a zoo file or one of our checkpoints."""
 import os
 
-import mxnet as mx
-
-from ..config import DTYPES, parse_devices
+from ..config import DTYPES
 from ..data.record import check_inputs, val_iter
 from ..errors import UsageError
 from ..evaluate import evaluate
-from ..models import check_input_size, default_input_size, list_models
-from ..weights import load_model
+from ..models import list_models
+from ..weights import checked_input_size, load_model
+from ..zoo import device_contexts
 
 NAME = "eval"
 HELP = ("top-1/top-5 and img/s of a model on a validation .rec (resize to S/0.875, center crop S), "
@@ -35,33 +34,9 @@ def configure(p):
                    help="float16 casts the network (BatchNorm keeps float32 parameters)")
 
 
-def contexts_for(gpus, cpus):
-    """The MXNet contexts of ``--gpus``/``--cpus``, checking that the GPUs exist."""
-    devices, _ = parse_devices(gpus, cpus)
-    kind, ids = devices.split(":")
-    if kind == "cpu":
-        return [mx.cpu(i) for i in range(int(ids))], devices
-    try:
-        available = mx.context.num_gpus()
-    except mx.base.MXNetError:          # a CPU-only build may refuse to count
-        available = 0
-    ids = [int(i) for i in ids.split(",")]
-    if max(ids) >= available:
-        raise UsageError("--gpus %s: this machine has %d GPU(s); use --cpus or existing ids"
-                         % (gpus, available))
-    return [mx.gpu(i) for i in ids], devices
-
-
 def run(args):
-    if args.model not in list_models():
-        raise UsageError("unknown model %r; choose one of: %s" % (args.model, ", ".join(list_models())))
-    if args.classes < 0:
-        raise UsageError("--classes must be a positive integer, got %d" % args.classes)
-    size = args.input_size or default_input_size(args.model)
-    if size < 32:
-        raise UsageError("--input-size must be at least 32 pixels, got %d" % size)
-    check_input_size(args.model, size)
-    contexts, devices = contexts_for(args.gpus, args.cpus)
+    size = checked_input_size(args.model, args.classes, args.input_size)
+    contexts, devices = device_contexts(args.gpus, args.cpus)
     if args.dtype == "float16" and devices.startswith("cpu"):
         raise UsageError("--dtype float16 needs --gpus: MXNet has no FP16 matrix multiply on CPU")
     idx = args.idx or os.path.splitext(args.rec)[0] + ".idx"

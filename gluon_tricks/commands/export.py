@@ -9,8 +9,8 @@ import mxnet as mx
 import numpy as np
 
 from ..errors import UsageError
-from ..models import check_input_size, default_input_size, list_models
-from ..weights import load_model
+from ..models import list_models
+from ..weights import checked_input_size, load_model
 
 NAME = "export"
 HELP = ("write PREFIX-symbol.json + PREFIX-0000.params (MXNet) and PREFIX.onnx from a GluonCV zoo "
@@ -82,14 +82,7 @@ def _drop_initializer_inputs(graph):
 
 
 def run(args):
-    if args.model not in list_models():
-        raise UsageError("unknown model %r; choose one of: %s" % (args.model, ", ".join(list_models())))
-    if args.classes < 0:
-        raise UsageError("--classes must be a positive integer, got %d" % args.classes)
-    size = args.input_size or default_input_size(args.model)
-    if size < 32:
-        raise UsageError("--input-size must be at least 32 pixels, got %d" % size)
-    check_input_size(args.model, size)
+    size = checked_input_size(args.model, args.classes, args.input_size)
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise UsageError("--out %s: folder %s does not exist; create it first" % (args.out, folder))
