@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from .config import TrainConfig, parse_devices
 from .distributed import _check_gpus
+from .errors import UsageError
 from .models import list_models
 
 
@@ -60,11 +61,13 @@ def find_zoo_files(folder):
     return sorted(found, key=lambda item: item[0])
 
 
-# The classifier's weight in GluonCV's structural names (``fc``: ResNet v1b/c/d; ``output``:
-# ResNet v1, MobileNet, Inception-V3); its rows are the class count.
-def device_contexts(gpus, cpus):
-    """(MXNet contexts, devices text) of ``--gpus``/``--cpus``; a one-line error for GPUs that
-    MXNet cannot see."""
+def device_contexts(gpus, cpus, num_gpus=0):
+    """(MXNet contexts, devices text) of ``--gpus``/``--cpus`` or GluonCV's ``--num-gpus N``
+    (GPUs 0..N-1); a one-line error for GPUs that MXNet cannot see."""
+    if num_gpus:
+        if gpus or num_gpus < 0:
+            raise UsageError("--num-gpus takes a count ≥ 1 and replaces --gpus; give one of them")
+        gpus = ",".join(str(i) for i in range(num_gpus))
     devices, _ = parse_devices(gpus, cpus)
     contexts = TrainConfig(devices=devices).contexts
     _check_gpus(contexts)
