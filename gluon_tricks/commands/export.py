@@ -75,7 +75,9 @@ def export_symbol(net, prefix, input_size, preprocess=False):
     arguments, aux = set(sym.list_arguments()), set(sym.list_auxiliary_states())
     for param in net.collect_params().values():
         if param.name in arguments or param.name in aux:
-            arrays[param.name] = param.data()
+            # A plain copy: after a forward, oneDNN may hold conv weights in its own layout, and
+            # mx.nd.save of such an array wrote other numbers (seen in about half of the trials).
+            arrays[param.name] = mx.nd.array(param.data().asnumpy(), dtype=param.dtype)
     saved = {("arg:%s" if name in arguments else "aux:%s") % name: array
              for name, array in arrays.items()}
     symbol_file, params_file = prefix + "-symbol.json", prefix + "-0000.params"
