@@ -136,7 +136,8 @@ def add_source_arguments(p):
     p.add_argument("--classes", type=int, default=0, metavar="K",
                    help="output classes (default: the run's, else the rows of the file's classifier)")
     p.add_argument("--input-size", type=int, default=0, metavar="S",
-                   help="center crop side (default: the run's, else 299 for inceptionv3, 224 others)")
+                   help="input side, the center crop for eval (default: the run's, else 299 "
+                        "for inceptionv3, 224 for the others)")
 
 
 def source_from_args(args):
