@@ -159,12 +159,6 @@ def test_export_rejects_an_unknown_model(tmp_path):
     assert "unknown model 'resnet51'" in one_line_error(proc)
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_demo, tmp_path_factory):
-    from _run import train_tiny_run
-    return train_tiny_run(tiny_demo, tmp_path_factory.mktemp("eval-run") / "run")
-
-
 def test_eval_of_a_run_folder_needs_only_the_folder(tiny_run, tiny_demo):
     """Network, classes, input size and validation records come from config.json; the weights
     from checkpoints/best, whose top-1 is the best epoch's validation top-1 during training."""

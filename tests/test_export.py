@@ -94,12 +94,6 @@ def test_plain_export_names_its_output_and_carries_metadata(exported):
     assert props["normalized_in_graph"] is False and props["class_names"] is None
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_demo, tmp_path_factory):
-    from _run import train_tiny_run
-    return train_tiny_run(tiny_demo, tmp_path_factory.mktemp("export-run") / "run")
-
-
 def raw_val_images(data_dir, size=32):
     """The validation images resized and center-cropped (§2.1) but not normalised, as uint8
     N×S×S×3 RGB: what a deployment feeds a --preprocess export; and their labels."""

@@ -158,12 +158,6 @@ def test_update_and_epoch_axes_have_integer_ticks(tmp_path):
         assert_integer_ticks(fig.axes[0])
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_demo, tmp_path_factory):
-    from _run import train_tiny_run
-    return train_tiny_run(tiny_demo, tmp_path_factory.mktemp("plots") / "run")
-
-
 def test_lr_curve_is_the_runs_schedule_at_every_update(tiny_run):
     """A real run (3 epochs × 5 updates, 1 warmup epoch, cosine): the lr line has one point per
     update equal to the schedule the config describes, and the lr the loop logged lies on it."""
