@@ -118,6 +118,13 @@ def make_scheduler(mode, base_lr, iters_per_epoch, num_epochs, warmup_epochs=0,
                                 step_epochs, step_factor, power)
 
 
+def scheduler_from_config(config, iters_per_epoch):
+    """The schedule of a run from its config (a ``TrainConfig.to_dict()``, e.g. its config.json)."""
+    return make_scheduler(config["lr_mode"], config["lr"], iters_per_epoch, config["num_epochs"],
+                          warmup_epochs=config["warmup_epochs"],
+                          step_epochs=config["lr_decay_epochs"], step_factor=config["lr_decay"])
+
+
 def lr_curve(scheduler, num_updates):
     """The lr of updates k = 1..num_updates as a float64 array (the curves of paper Fig. 3a)."""
     return np.array([scheduler(k) for k in range(1, num_updates + 1)], dtype=np.float64)

@@ -8,9 +8,11 @@ import os
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .errors import UsageError
-from .lr_scheduler import lr_curve, make_scheduler
+from .lr_scheduler import lr_curve, make_scheduler, scheduler_from_config
+from .report import read_config
 from .runlog import read_metrics
 
 IMAGENET_TRAIN_IMAGES = 1281167
@@ -77,22 +79,56 @@ def _train_metric(events):
     return None
 
 
-def plot_run(metrics_path, out_dir):
-    """lr.png, loss.png and accuracy.png (paper Fig. 3 style) from a run's metrics.jsonl.
+def updates_per_epoch(events):
+    """Optimizer updates per epoch of a run, from its "epoch" events (update count at each epoch's
+    end) or else its "train" events past epoch 1; None before either exists."""
+    for e in events:
+        if e.get("kind") == "epoch" and e.get("step") and e.get("epoch"):
+            return int(e["step"]) // int(e["epoch"])
+    for e in events:
+        if e.get("kind") == "train" and e.get("epoch", 1) > 1 and e.get("step"):
+            return (int(e["step"]) - int(e["batch"])) // (int(e["epoch"]) - 1)
+    return None
 
-    lr and loss come from "train" events against "step"; accuracy.png has the "eval" events'
-    top1/top5 and the "epoch" events' train metric (see ``_train_metric``) against "epoch".
-    A figure without data is skipped; the paths written are returned.
+
+def _scheduled_lr(events, config):
+    """(updates 1..N, lr of each) of the run's schedule up to its last logged update N, or None
+    when the run's config or its updates per epoch are unknown."""
+    iters = updates_per_epoch(events)
+    steps = [e["step"] for e in events if isinstance(e.get("step"), int)]
+    if config is None or not iters or not steps:
+        return None
+    updates = np.arange(1, max(steps) + 1)
+    return updates, lr_curve(scheduler_from_config(config, iters), len(updates))
+
+
+def _integer_ticks(ax):
+    """Ticks on whole numbers only along x (updates, epochs): no 7.5 on a count axis."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def run_figures(events, config=None):
+    """The figures of a run's metrics events (see :mod:`gluon_tricks.runlog`), by file name.
+
+    lr.png draws the schedule the run's ``config`` (its config.json) defines at every update,
+    with the logged lr as markers; without a config only the logged points. loss.png has the
+    "train" events' loss against "step"; accuracy.png the "eval" events' top1/top5 and the
+    "epoch" events' train metric (see ``_train_metric``) against "epoch". A figure without
+    data is left out.
     """
-    events = read_metrics(metrics_path)
-    written = []
-
-    lr = _series(events, "train", "step", "lr")
-    if lr:
+    figures = {}
+    logged = _series(events, "train", "step", "lr")
+    scheduled = _scheduled_lr(events, config)
+    if logged or scheduled:
         fig, ax = _figure()
-        ax.plot(*lr, color="tab:blue")
+        if scheduled:
+            ax.plot(*scheduled, color="tab:blue", label="schedule (every update)")
+        if logged:
+            ax.plot(*logged, "o", color="tab:blue", markersize=3, label="logged")
         ax.set(xlabel="update", ylabel="learning rate", title="Learning rate")
-        written.append(_save(fig, os.path.join(out_dir, "lr.png")))
+        ax.legend()
+        _integer_ticks(ax)
+        figures["lr.png"] = fig
 
     loss = _series(events, "train", "step", "loss")
     if loss:
@@ -102,7 +138,8 @@ def plot_run(metrics_path, out_dir):
         ax.plot(steps, smooth(values), color="tab:orange", label="smoothed (EMA 0.9)")
         ax.set(xlabel="update", ylabel="training loss", title="Training loss")
         ax.legend()
-        written.append(_save(fig, os.path.join(out_dir, "loss.png")))
+        _integer_ticks(ax)
+        figures["loss.png"] = fig
 
     curves = []
     for key, label in (("top1", "val top-1"), ("top5", "val top-5")):
@@ -119,8 +156,19 @@ def plot_run(metrics_path, out_dir):
                     label=label)
         ax.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (cf. paper Fig. 3b)")
         ax.legend()
-        written.append(_save(fig, os.path.join(out_dir, "accuracy.png")))
-    return written
+        _integer_ticks(ax)
+        figures["accuracy.png"] = fig
+    return figures
+
+
+def plot_run(metrics_path, out_dir):
+    """lr.png, loss.png and accuracy.png (paper Fig. 3 style) of the run whose metrics.jsonl is
+    ``metrics_path`` (see :func:`run_figures`; its config.json is read when it sits beside the
+    metrics). Returns the paths written."""
+    config_path = os.path.join(os.path.dirname(metrics_path), "config.json")
+    config = read_config(os.path.dirname(metrics_path)) if os.path.isfile(config_path) else None
+    figures = run_figures(read_metrics(metrics_path), config)
+    return [_save(fig, os.path.join(out_dir, name)) for name, fig in figures.items()]
 
 
 def lr_schedule_curves(base_lr=0.4, num_epochs=120, warmup_epochs=5, step_epochs=(30, 60, 90),

@@ -13,7 +13,8 @@ from .runlog import METRICS_FILE, read_metrics
 REPORT_FILE = "report.md"
 PLOTS = (("accuracy.png", "Validation top-1/top-5 and training accuracy per epoch"),
          ("loss.png", "Training loss"),
-         ("lr.png", "Learning rate: linear warmup, then cosine decay (cf. paper Fig. 3a)"))
+         ("lr.png", "Learning rate of every update from the run's schedule, dots where the "
+                    "loop logged it: linear warmup, then cosine decay (cf. paper Fig. 3a)"))
 
 
 class PaperRow(NamedTuple):

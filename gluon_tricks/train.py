@@ -27,7 +27,7 @@ from .distributed import Distribution
 from .errors import TrainingFailed, UsageError
 from .evaluate import evaluate
 from .loss import DistillationLoss, SoftmaxCrossEntropy
-from .lr_scheduler import make_scheduler
+from .lr_scheduler import scheduler_from_config
 from .models import get_model, initialize
 from .precision import LossScaler, apply_update
 from .runlog import MetricsLog, Progress
@@ -136,9 +136,7 @@ class Run:
         self.augmenters = ([device_augmenter(cfg.aug, c) for c in self.contexts]
                            if cfg.aug_device else None)
         self.eval_net = build_network(cfg, self.contexts) if dist.is_root else None
-        self.scheduler = make_scheduler(cfg.lr_mode, cfg.lr, self.iters, cfg.num_epochs,
-                                        warmup_epochs=cfg.warmup_epochs,
-                                        step_epochs=cfg.lr_decay_epochs, step_factor=cfg.lr_decay)
+        self.scheduler = scheduler_from_config(cfg.to_dict(), self.iters)
         self.trainer = dist.make_trainer(self.net.collect_params(), cfg.optimizer,
                                          optimizer_params(cfg, self.scheduler))
         self.params = [p for p in self.net.collect_params().values() if p.grad_req != "null"]

@@ -3,37 +3,150 @@
 Our networks save under GluonCV's structural names, so both kinds load with a plain
 ``net.load_parameters(path)``. Used by ``eval``, ``export`` and the distillation teacher (§5.3).
 """
+import json
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import mxnet as mx
 
 from . import checkpoint
 from .errors import UsageError
 from .models import check_input_size, default_input_size, get_model, list_models
+from .zoo import zoo_model
 
 # The classifier's weight in GluonCV's structural names: ``fc`` (ResNet v1b/c/d), ``output``
 # (ResNet v1, MobileNet, Inception-V3). Its rows are the number of classes.
 CLASSIFIER_WEIGHTS = ("fc.weight", "output.weight")
 
 
-def resolve_params(path, role="model", flag="--params"):
+DEFAULT_CHECKPOINT = "best"
+
+
+def checkpoint_names(root):
+    """Names of the complete checkpoints under ``root`` (``best``, ``epoch-0003``, ...), sorted;
+    ``latest`` is added when an epoch checkpoint exists."""
+    names = []
+    for entry in sorted(os.listdir(root)):
+        try:
+            checkpoint.read_state(os.path.join(root, entry))
+        except UsageError:
+            continue
+        names.append(entry)
+    return names + (["latest"] if checkpoint.latest(root) else [])
+
+
+def resolve_params(path, role="model", flag="--params", checkpoint_name=None):
     """The ``.params`` file ``path`` names: the file itself, a checkpoint directory's
-    model.params, or the newest epoch checkpoint of a run folder or its ``checkpoints`` folder."""
+    model.params, or checkpoint ``checkpoint_name`` (default ``best``; ``latest`` is the newest
+    epoch) of a run folder or of its ``checkpoints`` folder."""
+    if checkpoint_name and (os.path.isfile(path)
+                            or os.path.isfile(os.path.join(path, checkpoint.MODEL_FILE))):
+        raise UsageError("--checkpoint picks a checkpoint of a run folder, but %s is a single "
+                         "checkpoint; leave --checkpoint out" % path)
     if os.path.isfile(path):
         return path
     if not os.path.isdir(path):
-        raise UsageError("%s parameters %s not found; pass a GluonCV zoo file or a checkpoint's "
-                         "model.params with %s" % (role, path, flag))
+        raise UsageError("%s parameters %s not found; pass a GluonCV zoo file, a checkpoint's "
+                         "model.params or a run folder with %s" % (role, path, flag))
     if os.path.isfile(os.path.join(path, checkpoint.MODEL_FILE)):
         return os.path.join(path, checkpoint.MODEL_FILE)
-    for root in (os.path.join(path, "checkpoints"), path):
-        newest = checkpoint.latest(root)
-        if newest is not None:
-            return os.path.join(newest, checkpoint.MODEL_FILE)
-    raise UsageError("%s holds no %s and no complete epoch checkpoint; pass a .params file, a "
-                     "checkpoint directory or a run folder with %s"
-                     % (path, checkpoint.MODEL_FILE, flag))
+    root = os.path.join(path, "checkpoints")
+    root = root if os.path.isdir(root) else path
+    names = checkpoint_names(root)
+    if not names:
+        raise UsageError("%s holds no %s and no complete checkpoint; pass a .params file, a "
+                         "checkpoint directory or a run folder with %s"
+                         % (path, checkpoint.MODEL_FILE, flag))
+    name = checkpoint_name or DEFAULT_CHECKPOINT
+    if name not in names:
+        raise UsageError("%s has no complete checkpoint %r; choose one of %s with --checkpoint "
+                         "NAME (or pass its folder %s)"
+                         % (path, name, ", ".join(names), os.path.join(root, names[0])))
+    folder = checkpoint.latest(root) if name == "latest" else os.path.join(root, name)
+    return os.path.join(folder, checkpoint.MODEL_FILE)
+
+
+def run_config(path, params):
+    """The training config of weights ``params`` found from ``path``: the run folder's
+    config.json, else the config its checkpoint's state.json stores; None for other files."""
+    config_file = os.path.join(path, "config.json")
+    if os.path.isdir(path) and os.path.isfile(config_file):
+        try:
+            with open(config_file, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError) as err:
+            raise UsageError("cannot read the run's %s (%s)" % (config_file, err)) from None
+    try:
+        return checkpoint.read_state(os.path.dirname(params)).get("config")
+    except UsageError:
+        return None
+
+
+class Source(NamedTuple):
+    """Weights to load and what they are: network, class count (None: the file's classifier),
+    input side, and the training config when they come from one of our runs."""
+
+    params: str
+    model: str
+    classes: Optional[int]
+    input_size: int
+    config: Optional[dict]
+
+
+def find_source(path, model=None, classes=0, input_size=0, checkpoint_name=None):
+    """A :class:`Source` for ``path`` (zoo file, checkpoint, run folder). The network, class
+    count and input size come from the run's config, or the network from a zoo file name
+    (``resnet50_v1d-117a384e.params``); ``model``/``classes`` given must agree with them, and
+    ``input_size`` (0: the run's, else the network's default) may change the side."""
+    if model:                                # a bad name or size is reported before files
+        checked_input_size(model, classes, input_size)
+    params = resolve_params(path, checkpoint_name=checkpoint_name)
+    config = run_config(path, params)
+    known, origin = ((config["model"], "its training config") if config else
+                     (zoo_model(os.path.basename(params)), "its GluonCV zoo file name"))
+    if model and known and model != known:
+        raise UsageError("--model %s does not match %s: %s says %s; leave --model out"
+                         % (model, path, origin, known))
+    model = model or known
+    if not model:
+        raise UsageError("cannot tell which network %s holds (not a zoo name like "
+                         "resnet50_v1d-117a384e.params, no run config beside it); pass --model "
+                         "NAME" % params)
+    if config and classes and classes != config["classes"]:
+        raise UsageError("--classes %d does not match %s: the run trained %d classes; leave "
+                         "--classes out" % (classes, path, config["classes"]))
+    classes = classes or (config["classes"] if config else 0)
+    size = checked_input_size(model, classes, input_size or (config or {}).get("input_size", 0))
+    return Source(params, model, classes or None, size, config)
+
+
+def add_source_arguments(p):
+    """The arguments that choose weights (``PATH``, ``--checkpoint``) and what they are
+    (``--model``, ``--classes``, ``--input-size``), shared by eval and export."""
+    p.add_argument("source", nargs="?", metavar="PATH",
+                   help="a .params file (GluonCV zoo file or a checkpoint's model.params), a "
+                        "checkpoint directory, or a run folder (its config.json and best checkpoint)")
+    p.add_argument("--params", "--params-file", dest="params", metavar="PATH",
+                   help="the same as PATH (--params-file: GluonCV's name)")
+    p.add_argument("--checkpoint", metavar="NAME",
+                   help="checkpoint of a run folder: best (default), latest, epoch-0003, ...")
+    p.add_argument("--model", metavar="NAME",
+                   help="network (default: the run's config.json, or the zoo file name): %s"
+                        % ", ".join(list_models()))
+    p.add_argument("--classes", type=int, default=0, metavar="K",
+                   help="output classes (default: the run's, else the rows of the file's classifier)")
+    p.add_argument("--input-size", type=int, default=0, metavar="S",
+                   help="input side, the center crop for eval (default: the run's, else 299 "
+                        "for inceptionv3, 224 for the others)")
+
+
+def source_from_args(args):
+    """:func:`find_source` of the arguments :func:`add_source_arguments` declared."""
+    if bool(args.source) == bool(args.params):
+        raise UsageError("give the weights once: PATH or --params PATH (a zoo file, a "
+                         "checkpoint or a run folder)")
+    return find_source(args.source or args.params, args.model, args.classes, args.input_size,
+                       args.checkpoint)
 
 
 def read_params(path):

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from .config import TrainConfig, parse_devices
 from .distributed import _check_gpus
+from .errors import UsageError
 from .models import list_models
 
 
@@ -60,11 +61,50 @@ def find_zoo_files(folder):
     return sorted(found, key=lambda item: item[0])
 
 
-# The classifier's weight in GluonCV's structural names (``fc``: ResNet v1b/c/d; ``output``:
-# ResNet v1, MobileNet, Inception-V3); its rows are the class count.
-def device_contexts(gpus, cpus):
-    """(MXNet contexts, devices text) of ``--gpus``/``--cpus``; a one-line error for GPUs that
-    MXNet cannot see."""
+def download_zoo_file(model, folder):
+    """Fetch ``model``'s zoo file into ``folder`` through GluonCV's model store (which checks
+    its SHA-1) and return its path; a one-line UsageError saying how to place the file by hand
+    when that fails (e.g. offline). The store's lock file and any partial download are removed."""
+    from gluoncv.model_zoo import model_store
+    try:
+        name = "%s-%s" % (model, model_store.short_hash(model))
+    except ValueError:
+        raise UsageError("GluonCV's model store has no %s weights to download" % model) from None
+    leftovers = [os.path.join(folder, name + ext) for ext in (".lock", ".zip")
+                 if not os.path.exists(os.path.join(folder, name + ext))]
+    home = os.environ.pop("MXNET_HOME", None)      # it would override the folder
+    try:
+        return model_store.get_model_file(model, root=folder)
+    except Exception as err:  # requests, zipfile and hash errors alike: one line to the user
+        url = "%sgluon/models/%s.zip" % (os.environ.get("MXNET_GLUON_REPO",
+                                                       model_store.apache_repo_url), name)
+        raise UsageError("cannot download %s through GluonCV's model store (%s); place it by "
+                         "hand: fetch %s and unzip %s.params into %s, then run without "
+                         "--download" % (model, _download_error(err), url, name, folder)) from None
+    finally:
+        if home is not None:
+            os.environ["MXNET_HOME"] = home
+        for path in leftovers:
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def _download_error(err):
+    """A download failure in a few words: the host that could not be reached, else the message."""
+    host = re.search(r"host='([^']+)'", str(err))
+    if host:
+        return "%s: cannot reach %s" % (type(err).__name__, host.group(1))
+    lines = str(err).strip().splitlines()
+    return "%s: %s" % (type(err).__name__, lines[0] if lines else "no details")
+
+
+def device_contexts(gpus, cpus, num_gpus=0):
+    """(MXNet contexts, devices text) of ``--gpus``/``--cpus`` or GluonCV's ``--num-gpus N``
+    (GPUs 0..N-1); a one-line error for GPUs that MXNet cannot see."""
+    if num_gpus:
+        if gpus or num_gpus < 0:
+            raise UsageError("--num-gpus takes a count ≥ 1 and replaces --gpus; give one of them")
+        gpus = ",".join(str(i) for i in range(num_gpus))
     devices, _ = parse_devices(gpus, cpus)
     contexts = TrainConfig(devices=devices).contexts
     _check_gpus(contexts)

@@ -14,3 +14,19 @@ def tiny_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-demo")
     make_demo_data(str(out), classes=3, train_per_class=16, val_per_class=8)
     return out
+
+
+TINY_RUN = ("--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "4", "--threads", "1",
+            "--batches-per-epoch", "5", "--log-interval", "2", "--num-epochs", "3",
+            "--save-frequency", "1", "--lr-mode", "cosine", "--warmup-epochs", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_demo, tmp_path_factory):
+    """A finished run folder: resnet18_v1b at 32 px trained by the real CLI on ``tiny_demo``,
+    3 epochs of 5 updates (1 warmup epoch, cosine), a checkpoint every epoch. Read it only."""
+    from cli import run_cli
+    run_dir = tmp_path_factory.mktemp("tiny-run") / "run"
+    proc = run_cli("train", "--data-dir", tiny_demo, "--save-dir", run_dir, *TINY_RUN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir

@@ -1,4 +1,5 @@
 """``gluon-tricks eval`` and ``weights``: GluonCV zoo files and our checkpoints load and score right."""
+import json
 import math
 import re
 
@@ -86,23 +87,28 @@ def test_eval_of_a_gluoncv_zoo_file_matches_the_gluoncv_net(demo, zoo_file):
     assert "10 classes" in proc.stdout and "img/s" in proc.stdout
 
 
-def test_a_run_folder_or_checkpoint_directory_means_its_model_params(demo, tmp_path):
+def test_a_run_folder_means_its_best_checkpoint_and_a_directory_its_model_params(demo, tmp_path):
     net = initialize(get_model("resnet18_v1b", classes=CLASSES))
     net(mx.nd.zeros((1, 3, SIZE, SIZE)))
     trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.1},
                             update_on_kvstore=False)
+    ckpts = tmp_path / "run" / "checkpoints"
+    checkpoint.save(str(ckpts), 1, net, trainer, {}, name="best")
     for epoch in (1, 2):
-        checkpoint.save(str(tmp_path / "run" / "checkpoints"), epoch, net, trainer, {})
-    newest = str(tmp_path / "run" / "checkpoints" / "epoch-0002" / "model.params")
-    assert weights.resolve_params(str(tmp_path / "run")) == newest
-    assert weights.resolve_params(str(tmp_path / "run" / "checkpoints")) == newest
-    assert weights.resolve_params(str(tmp_path / "run" / "checkpoints" / "epoch-0001")).endswith(
-        "epoch-0001/model.params")
+        checkpoint.save(str(ckpts), epoch, net, trainer, {})
+    best, newest = (str(ckpts / name / "model.params") for name in ("best", "epoch-0002"))
+    assert weights.resolve_params(str(tmp_path / "run")) == best
+    assert weights.resolve_params(str(ckpts)) == best
+    assert weights.resolve_params(str(ckpts), checkpoint_name="latest") == newest
+    assert weights.resolve_params(str(tmp_path / "run"), checkpoint_name="epoch-0002") == newest
+    assert weights.resolve_params(str(ckpts / "epoch-0001")).endswith("epoch-0001/model.params")
     with pytest.raises(UsageError, match="no model.params"):
         weights.resolve_params(str(tmp_path))
+    with pytest.raises(UsageError, match="choose one of best, epoch-0001, epoch-0002, latest"):
+        weights.resolve_params(str(tmp_path / "run"), checkpoint_name="epoch-0003")
 
     loaded = weights.load_model("resnet18_v1b", str(tmp_path / "run"))
-    assert loaded.classes == CLASSES and loaded.path == newest
+    assert loaded.classes == CLASSES and loaded.path == best
     x = mx.nd.random.normal(shape=(2, 3, SIZE, SIZE))
     np.testing.assert_array_equal(loaded.net(x).asnumpy(), net(x).asnumpy())
 
@@ -112,9 +118,13 @@ def test_a_run_folder_or_checkpoint_directory_means_its_model_params(demo, tmp_p
     assert loaded.net(x).dtype == np.float32
 
     proc = run_cli("eval", "--model", "resnet18_v1b", "--params", tmp_path / "run",
-                   "--rec", demo["val_rec"], "--input-size", SIZE, "--batch-size", 20, "-j", 1)
+                   "--checkpoint", "latest", "--rec", demo["val_rec"], "--input-size", SIZE,
+                   "--batch-size", 20, "-j", 1)
     assert proc.returncode == 0, proc.stderr
     assert newest in proc.stdout and printed_hits(proc.stdout)[2] == 60
+    line = one_line_error(run_cli("eval", tmp_path / "run", "--checkpoint", "epoch-0009",
+                                  "--model", "resnet18_v1b", "--rec", demo["val_rec"]))
+    assert "epoch-0009" in line and "best, epoch-0001, epoch-0002, latest" in line
 
 
 def test_eval_errors_are_one_line(demo, zoo_file, tmp_path):
@@ -147,3 +157,46 @@ def test_export_rejects_an_unknown_model(tmp_path):
     proc = run_cli("export", "--model", "resnet51", "--params", tmp_path / "x.params",
                    "--out", tmp_path / "m")
     assert "unknown model 'resnet51'" in one_line_error(proc)
+
+
+def test_eval_of_a_run_folder_needs_only_the_folder(tiny_run, tiny_demo):
+    """Network, classes, input size and validation records come from config.json; the weights
+    from checkpoints/best, whose top-1 is the best epoch's validation top-1 during training."""
+    proc = run_cli("eval", tiny_run, "--batch-size", 4, "-j", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "model   resnet18_v1b, 3 classes, 32×32 crop" in proc.stdout
+    assert str(tiny_run / "checkpoints" / "best" / "model.params") in proc.stdout
+    assert "%s: 24 images" % (tiny_demo / "val.rec") in proc.stdout
+    events = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    best = max(e["top1"] for e in events if e["kind"] == "eval")
+    assert printed_hits(proc.stdout)[0] == round(best * 24)
+
+    proc = run_cli("eval", tiny_run, "--checkpoint", "epoch-0001", "--batch-size", 4, "-j", 1)
+    assert proc.returncode == 0, proc.stderr
+    first = [e["top1"] for e in events if e["kind"] == "eval" and e["epoch"] == 1][0]
+    assert printed_hits(proc.stdout)[0] == round(first * 24)
+    line = one_line_error(run_cli("eval", tiny_run, "--model", "resnet18_v1"))
+    assert "--model resnet18_v1 does not match" in line and "resnet18_v1b" in line
+
+
+def test_eval_of_a_zoo_named_file_needs_no_model_and_takes_gluoncv_flags(demo, zoo_file, tmp_path):
+    """verify_pretrained.py's flag names: --params-file, --rec-dir, -j/--num-data-workers."""
+    path, net = zoo_file
+    proc = run_cli("eval", "--params-file", path, "--rec-dir", demo["val_rec"].rsplit("/", 1)[0],
+                   "--input-size", SIZE, "--batch-size", 16, "--num-data-workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "model   resnet18_v1, 10 classes" in proc.stdout
+    assert printed_hits(proc.stdout) == reference_hits(net, demo)[:3]
+
+    plain = tmp_path / "weights.params"
+    plain.write_bytes(path.read_bytes())
+    common = ("--rec", demo["val_rec"], "--input-size", SIZE)
+    assert "pass --model NAME" in one_line_error(run_cli("eval", plain, *common))
+    line = one_line_error(run_cli("eval", path, "--model", "resnet18_v1b", *common))
+    assert "its GluonCV zoo file name says resnet18_v1" in line
+    assert "give the weights once" in one_line_error(run_cli("eval", path, "--params", path, *common))
+    assert "GPU 0" in one_line_error(run_cli("eval", path, "--num-gpus", 1, *common))
+    assert "--checkpoint" in one_line_error(run_cli("eval", path, "--checkpoint", "best", *common))
+    # Abbreviations are not guessed: --check is not --checkpoint.
+    assert "unrecognized arguments: --check" in one_line_error(
+        run_cli("eval", path, "--check", "best", *common))

@@ -1,4 +1,5 @@
 """PNG figures of a run and of the paper (Fig. 3a, 4a, 4b), and the formulas behind them."""
+import json
 import os
 
 import numpy as np
@@ -6,9 +7,11 @@ import pytest
 from matplotlib.image import imread
 
 from gluon_tricks.errors import UsageError
+from gluon_tricks.lr_scheduler import lr_curve, make_scheduler
 from gluon_tricks.plots import (logit_gaps, lr_schedule_curves, optimal_logit_gap,
-                                plot_gap_histograms, plot_logit_gap, plot_lr_schedules, plot_run)
-from gluon_tricks.runlog import MetricsLog
+                                plot_gap_histograms, plot_logit_gap, plot_lr_schedules, plot_run,
+                                run_figures)
+from gluon_tricks.runlog import MetricsLog, read_metrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -133,3 +136,41 @@ def test_plot_gap_histograms_writes_png(tmp_path):
     assert_png(path)
     with pytest.raises(UsageError):
         plot_gap_histograms(str(tmp_path / "empty.png"), {"one-hot": []})
+
+
+def assert_integer_ticks(ax):
+    ax.figure.canvas.draw()
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_update_and_epoch_axes_have_integer_ticks(tmp_path):
+    """5 updates over 3 epochs: matplotlib's default ticks would be 0.5, 1.0, 1.5, ..."""
+    with MetricsLog(str(tmp_path)) as log:
+        for step in range(1, 6):
+            log.log(kind="train", epoch=1, batch=step, step=step, lr=0.1, loss=2.0 / step)
+        for epoch in (1, 2, 3):
+            log.log(kind="eval", epoch=epoch, step=5 * epoch, top1=0.1 * epoch, top5=0.3)
+    figures = run_figures(read_metrics(str(tmp_path / "metrics.jsonl")))
+    assert sorted(figures) == ["accuracy.png", "loss.png", "lr.png"]
+    for fig in figures.values():
+        assert_integer_ticks(fig.axes[0])
+
+
+def test_lr_curve_is_the_runs_schedule_at_every_update(tiny_run):
+    """A real run (3 epochs × 5 updates, 1 warmup epoch, cosine): the lr line has one point per
+    update equal to the schedule the config describes, and the lr the loop logged lies on it."""
+    config = json.loads((tiny_run / "config.json").read_text())
+    events = read_metrics(str(tiny_run / "metrics.jsonl"))
+    (ax,) = run_figures(events, config)["lr.png"].axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    schedule, logged = lines["schedule (every update)"], lines["logged"]
+    expected = lr_curve(make_scheduler("cosine", config["lr"], 5, 3, warmup_epochs=1), 15)
+    np.testing.assert_array_equal(schedule.get_xdata(), np.arange(1, 16))
+    np.testing.assert_allclose(schedule.get_ydata(), expected, rtol=1e-12)
+    steps = np.asarray(logged.get_xdata(), dtype=int)
+    assert len(steps) < 15                                  # logged every 2nd update only
+    np.testing.assert_allclose(logged.get_ydata(), expected[steps - 1], rtol=1e-6)
+    assert_integer_ticks(ax)
+    assert "lr.png" in os.listdir(tiny_run / "plots")

@@ -1,5 +1,7 @@
 """``gluon-tricks zoo-check`` on a zoo-named file written by GluonCV, scored against GluonCV itself;
 an unreadable zoo file is reported without stopping the others."""
+import os
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -95,3 +97,33 @@ def test_empty_or_missing_folder_is_one_line_error(tmp_path, val_set):
         run_cli("zoo-check", "--models-dir", tmp_path, "--rec", rec))
     assert "not a folder" in one_line_error(
         run_cli("zoo-check", "--models-dir", tmp_path / "absent", "--rec", rec))
+
+
+def test_models_limits_what_is_scored_and_listed(models_dir, val_set):
+    rec, _ = val_set
+    proc = run_cli("zoo-check", "--models-dir", models_dir, "--rec", rec, "--batch-size", 8,
+                   "--models", "mobilenet0.25,resnet50_v1d", "--limit-batches", 1)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scored = [line.split()[0] for line in proc.stdout.splitlines()[2:] if line[:1].isalnum()]
+    assert scored[0] == "mobilenet0.25" and "failed" not in proc.stdout
+    assert "missing: 1 published model(s)" in proc.stdout and "ResNet50_v1d" in proc.stdout
+    line = one_line_error(run_cli("zoo-check", "--models-dir", models_dir, "--rec", rec,
+                                  "--models", "resnet51"))
+    assert "unknown model(s) resnet51" in line
+
+
+def test_download_goes_through_gluoncvs_model_store_and_fails_in_one_line_offline(tmp_path,
+                                                                                  val_set):
+    """This machine reaches package registries only, so GluonCV's store cannot fetch the file:
+    one line names the model and how to place its file by hand, and nothing is left behind."""
+    from gluoncv.model_zoo.model_store import short_hash
+    rec, _ = val_set
+    folder = tmp_path / "models"
+    proc = run_cli("zoo-check", "--models-dir", folder, "--rec", rec, "--download",
+                   "--models", "resnet18_v1,mobilenet0.25", env={"MXNET_HOME": str(tmp_path)})
+    line = one_line_error(proc)
+    name = "resnet18_v1-%s" % short_hash("resnet18_v1")
+    assert "cannot download resnet18_v1 through GluonCV's model store" in line
+    assert "unzip %s.params into %s" % (name, folder) in line and "%s.zip" % name in line
+    assert os.listdir(folder) == [] and os.listdir(tmp_path) == ["models"]
+    assert "fetching resnet18_v1 into" in proc.stdout and "mobilenet0.25" not in proc.stdout

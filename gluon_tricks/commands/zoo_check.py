@@ -6,9 +6,10 @@ import sys
 from ..data.record import check_inputs, val_iter
 from ..errors import UsageError
 from ..evaluate import evaluate
-from ..models import default_input_size
+from ..models import default_input_size, list_models
 from ..weights import load_model
-from ..zoo import PUBLISHED, PUBLISHED_BY_MODEL, device_contexts, find_zoo_files
+from ..zoo import (PUBLISHED, PUBLISHED_BY_MODEL, device_contexts, download_zoo_file,
+                   find_zoo_files)
 
 NAME = "zoo-check"
 HELP = ("evaluate every GluonCV zoo file ({model}-{sha1[:8]}.params) in a folder on val.rec with "
@@ -19,8 +20,15 @@ COLUMNS = ("model", "file", "classes", "images", "top-1", "top-5", "pub top-1", 
 
 
 def configure(p):
+    p.allow_abbrev = False
     p.add_argument("--models-dir", required=True, metavar="DIR",
                    help="folder holding zoo files, e.g. ~/.mxnet/models")
+    p.add_argument("--models", metavar="NAMES",
+                   help="comma-separated models to check, e.g. resnet50_v1d,mobilenet1.0 "
+                        "(default: every zoo file in the folder and every published model)")
+    p.add_argument("--download", action="store_true",
+                   help="first fetch the missing files of the published models (or of --models) "
+                        "into --models-dir through GluonCV's model store")
     p.add_argument("--rec", required=True, metavar="FILE", help="validation RecordIO file")
     p.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
@@ -62,22 +70,51 @@ def format_table(rows):
                      for r in [COLUMNS] + rows)
 
 
+def chosen_models(names):
+    """The models --models names (None: all), each one gluon-tricks builds."""
+    if not names:
+        return None
+    models = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [m for m in models if m not in list_models()]
+    if unknown or not models:
+        raise UsageError("--models %r: unknown model(s) %s; choose from: %s"
+                         % (names, ", ".join(unknown), ", ".join(list_models())))
+    return models
+
+
+def download_missing(folder, models):
+    """Fetch the zoo file of every model in ``models`` that ``folder`` lacks."""
+    os.makedirs(folder, exist_ok=True)
+    have = {model for model, _ in find_zoo_files(folder)}
+    for model in models:
+        if model not in have:
+            print("fetching %s into %s through GluonCV's model store" % (model, folder),
+                  flush=True)
+            download_zoo_file(model, folder)
+
+
 def run(args):
     folder = os.path.expanduser(args.models_dir)
-    if not os.path.isdir(folder):
-        raise UsageError("--models-dir %s is not a folder; pass the folder holding the zoo's "
-                         ".params files (e.g. ~/.mxnet/models)" % args.models_dir)
-    files = find_zoo_files(folder)
-    if not files:
-        raise UsageError("no GluonCV zoo files in %s: expected names like resnet50_v1d-117a384e.params "
-                         "({model}-{sha1[:8]}.params for a model that gluon-tricks flops --help lists)"
-                         % args.models_dir)
+    wanted = chosen_models(args.models)
     if args.batch_size < 1 or args.limit_batches < 0:
         raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
     contexts, devices = device_contexts(args.gpus, args.cpus)
     idx = args.idx or os.path.splitext(args.rec)[0] + ".idx"
     batch = args.batch_size * len(contexts)
-    check_inputs(args.rec, idx, batch, default_input_size(files[0][0]), args.threads)
+    check_inputs(args.rec, idx, batch, default_input_size((wanted or ["resnet50_v1"])[0]),
+                 args.threads)
+    if args.download:
+        download_missing(folder, wanted or [p.model for p in PUBLISHED])
+    if not os.path.isdir(folder):
+        raise UsageError("--models-dir %s is not a folder; pass the folder holding the zoo's "
+                         ".params files (e.g. ~/.mxnet/models), or add --download"
+                         % args.models_dir)
+    files = [(m, path) for m, path in find_zoo_files(folder) if not wanted or m in wanted]
+    if not files:
+        raise UsageError("no GluonCV zoo files%s in %s: expected names like "
+                         "resnet50_v1d-117a384e.params ({model}-{sha1[:8]}.params for a model "
+                         "that gluon-tricks flops --help lists); --download fetches them"
+                         % (" of " + args.models if wanted else "", args.models_dir))
 
     rows, failures = [], []
     for model, path in files:
@@ -99,7 +136,7 @@ def run(args):
     if any(r["classes"] != 1000 and r["model"] in PUBLISHED_BY_MODEL for r in rows):
         print("n/a: not a 1000-class ImageNet model, so the published numbers do not apply")
     have = {r["model"] for r in rows}
-    missing = [p for p in PUBLISHED if p.model not in have]
+    missing = [p for p in PUBLISHED if p.model not in have and (not wanted or p.model in wanted)]
     if missing:
         print("missing: %d published model(s) without a scored file in %s:"
               % (len(missing), args.models_dir))
