@@ -135,6 +135,7 @@ class ResNet(HybridBlock):
         kind, counts = DEPTHS[depth]
         v1 = layout == "v1"
         self._names = {}
+        self.stage_channels = tuple(width * EXPANSION[kind] for width in STAGE_WIDTHS)
         with self.name_scope():
             self._stem = []
             if stem == "deep":

@@ -16,8 +16,9 @@ from ..runlog import METRICS_FILE, MetricsLog, Progress
 
 CONFIG_FILE = "config.json"
 REPORT_FILE = "report.md"
-# Settings a resumed run may change: where and how often things are written, and data loading.
-SAFE_ON_RESUME = ("save_dir", "resume", "num_workers", "log_interval", "data_root")
+# Settings a resumed run may change: where and how often things are written, data loading, and
+# the number of epochs (to extend a run; segment's poly schedule then follows the new length).
+SAFE_ON_RESUME = ("save_dir", "resume", "num_workers", "log_interval", "data_root", "num_epochs")
 
 
 def open_run(save_dir, config, resume):
