@@ -28,14 +28,12 @@ def configure(p):
 
 
 def run(args):
-    if args.short < 32 or args.max_size < args.short:
-        raise UsageError("--short must be ≥ 32 and --max-size ≥ --short, got %d and %d"
-                         % (args.short, args.max_size))
+    if args.short < 32 or args.max_size < args.short or args.lr_warmup < 0:
+        raise UsageError("need --short ≥ 32, --max-size ≥ --short and --lr-warmup ≥ 0, got %d, "
+                         "%d and %d" % (args.short, args.max_size, args.lr_warmup))
     train_splits = det.parse_splits(args.train_splits, "--train-splits")
     test_splits = det.parse_splits(args.test_splits, "--test-splits")
     root = os.path.abspath(args.data_root)
-    det.check_voc(root, train_splits)
-    det.check_voc(root, test_splits)
     try:
         decay = sorted(int(e) for e in args.lr_decay_epoch.split(",") if e.strip())
     except ValueError:
@@ -50,6 +48,11 @@ def run(args):
                                 cfg["short"], cfg["max_size"])
         return det.Detection(net, root, train_splits, test_splits, contexts, cfg), loaded
 
-    result = start(args, extra, make_task)
-    print("mAP %.2f%% (VOC07 11-point, %s)" % (100 * result["mAP"], args.test_splits))
+    def check_data():
+        det.check_voc(root, train_splits)
+        det.check_voc(root, test_splits)
+
+    result = start(args, extra, check_data, make_task)
+    if result is not None:
+        print("mAP %.2f%% (VOC07 11-point, %s)" % (100 * result["mAP"], args.test_splits))
     return 0

@@ -28,7 +28,6 @@ def configure(p):
 def run(args):
     if args.crop_size < 32 or args.base_size < args.crop_size // 2 or args.batch_size < 1:
         raise UsageError("need --crop-size ≥ 32, --base-size ≥ crop/2 and --batch-size ≥ 1")
-    seg.check_ade(args.data_root)
     extra = dict(batch_size=args.batch_size, base_size=args.base_size, crop_size=args.crop_size,
                  aux=not args.no_aux, aux_weight=seg.AUX_WEIGHT, multi_scale=args.multi_scale,
                  title="FCN on ADE20K (paper §6.2, Table 9)")
@@ -38,7 +37,8 @@ def run(args):
                                 cfg["base_size"], cfg["crop_size"])
         return seg.Segmentation(net, cfg["data_root"], contexts, cfg), loaded
 
-    result = start(args, extra, make_task)
-    print("pixAcc %.2f%%, mIoU %.2f%% (ADE20K validation)"
-          % (100 * result["pixAcc"], 100 * result["mIoU"]))
+    result = start(args, extra, lambda: seg.check_ade(args.data_root), make_task)
+    if result is not None:
+        print("pixAcc %.2f%%, mIoU %.2f%% (ADE20K validation)"
+              % (100 * result["pixAcc"], 100 * result["mIoU"]))
     return 0

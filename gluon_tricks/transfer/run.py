@@ -1,5 +1,6 @@
 """What ``detect`` and ``segment`` share on the command line: the common options, and turning
 them into a run (devices, run folder, the task, the loop)."""
+import json
 import os
 
 from ..config import TrainConfig, parse_devices
@@ -31,11 +32,14 @@ def add_common_arguments(p, backbones, root_help, epochs, lr, wd, save_dir):
                    help="continue the run in --save-dir from its latest epoch checkpoint")
     p.add_argument("--log-interval", type=int, default=20, metavar="N",
                    help="progress line every N updates (default 20)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved settings as JSON and exit (no data or weights read)")
 
 
-def start(args, extra, make_task):
-    """Check the common options, open the run folder, build the task with
-    ``make_task(config, contexts)`` and train it; returns the last evaluation."""
+def start(args, extra, check_data, make_task):
+    """Check the common options, then (unless --print-config) the data with ``check_data()``,
+    open the run folder, build the task with ``make_task(config, contexts)`` and train it;
+    returns the last evaluation, or None after --print-config."""
     devices, _ = parse_devices(args.gpus, args.cpus)
     contexts = TrainConfig(devices=devices).contexts
     for flag, value, low in (("--num-epochs", args.num_epochs, 1),
@@ -50,6 +54,10 @@ def start(args, extra, make_task):
                   batches_per_epoch=args.batches_per_epoch, lr=args.lr, wd=args.wd,
                   momentum=0.9, devices=devices, num_workers=args.num_workers,
                   save_dir=args.save_dir, log_interval=args.log_interval)
+    if args.print_config:
+        print(json.dumps(config, indent=1, sort_keys=True))
+        return None
+    check_data()
     task, loaded = make_task(config, contexts)
     print("backbone %s from %s (classifier ignored: %s)"
           % (args.backbone, loaded.path, ", ".join(loaded.ignored) or "none in the file"))
