@@ -118,3 +118,11 @@ def test_wrong_backbone_file_gets_one_line(tmp_path, backbone_file):
     line = one_line_error(run_cli("segment", "--data-root", root, "--backbone", "resnet50_v1d",
                                   "--backbone-params", backbone_file, "--save-dir", tmp_path / "r"))
     assert "resnet18_v1d.params lacks" in line and "resnet50_v1d" in line
+
+
+@pytest.mark.parametrize("command", ["detect", "segment"])
+def test_options_are_never_abbreviated(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--data-root", "x", "--backbone-params", "y", "--num-epoch", "1"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --num-epoch 1" in capsys.readouterr().err
