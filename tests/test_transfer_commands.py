@@ -22,12 +22,13 @@ def _events(run_dir, kind):
 
 
 def test_detect_trains_on_a_tiny_voc_folder(tmp_path, backbone_file):
+    """Two CPU contexts: one image per device and update, as GluonCV's VOC runs on GPUs."""
     root = make_voc(str(tmp_path / "VOCdevkit"))
     run_dir = tmp_path / "run"
     proc = run_cli("detect", "--data-root", root, "--backbone", "resnet18_v1d",
                    "--backbone-params", backbone_file, "--num-epochs", 1,
                    "--batches-per-epoch", 2, "--short", 96, "--max-size", 128, "-j", 0,
-                   "--cpus", 1, "--log-interval", 1, "--save-dir", run_dir)
+                   "--cpus", 2, "--log-interval", 1, "--save-dir", run_dir)
     assert proc.returncode == 0, proc.stderr
     print(proc.stdout)
     assert "classifier ignored: fc.bias, fc.weight" in proc.stdout
@@ -68,10 +69,10 @@ def test_segment_trains_resumes_and_never_overwrites(tmp_path, backbone_file):
 
 
 def test_segment_multi_scale_evaluation(tmp_path, backbone_file):
-    root = make_ade(str(tmp_path / "ade"), train=2, val=1)
+    root = make_ade(str(tmp_path / "ade"), train=2, val=2)
     proc = run_cli("segment", "--data-root", root, "--backbone", "resnet18_v1d",
                    "--backbone-params", backbone_file, "--base-size", 64, "--crop-size", 48,
-                   "--batch-size", 2, "-j", 0, "--num-epochs", 1, "--multi-scale",
+                   "--batch-size", 2, "-j", 0, "--num-epochs", 1, "--multi-scale", "--cpus", 2,
                    "--save-dir", tmp_path / "run")
     assert proc.returncode == 0, proc.stderr
     assert "multi-scale" in (tmp_path / "run" / "report.md").read_text()

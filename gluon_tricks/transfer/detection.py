@@ -9,9 +9,9 @@ lr_warmup=-1, momentum=0.9, wd=0.0005, short=600, max_size=1000``
 (dmlc/web-data gluoncv/logs/detection/faster_rcnn_resnet50_v1b_voc{.sh,_train.log}).
 """
 import os
+import warnings
 import xml.etree.ElementTree as ET
 
-import mxnet as mx
 from mxnet import autograd, gluon
 
 from ..errors import UsageError
@@ -104,6 +104,8 @@ def build(backbone_name, backbone_params, contexts, short=SHORT, max_size=MAX_SI
     for param in net.collect_params().values():
         if param.name not in loaded_names:
             param.initialize(ctx=contexts)
+    # GluonCV builds the R-CNN target generator on first use, its constants on cpu(0).
+    net.target_generator.collect_params().reset_ctx(contexts)
     return net, loaded
 
 
@@ -215,7 +217,9 @@ class Detection(Task):
         self.net.hybridize(static_alloc=True)
         for batch in self.test_loader:
             for (image, label, scale), ctx in zip(zip(*batch), self.contexts):
-                ids, scores, boxes = self.net(image.as_in_context(ctx))
+                with warnings.catch_warnings():   # the training-only box encoder sits idle
+                    warnings.filterwarnings("ignore", message=".*boxcenterencoder.*not used")
+                    ids, scores, boxes = self.net(image.as_in_context(ctx))
                 scale = float(scale.reshape(-1)[0].asscalar())
                 gt = label.as_in_context(ctx)
                 self.metric.update(clip(boxes, image.as_in_context(ctx)) * scale, ids, scores,

@@ -51,10 +51,13 @@ def open_run(save_dir, config, resume):
 
 
 class Task:
-    """What a §6 task gives :func:`fit`. Subclasses set ``net``, ``trainer``, ``contexts``,
-    ``score`` (the eval key that picks the best checkpoint) and implement the methods."""
+    """What a §6 task gives :func:`fit`. Subclasses set ``net``, ``trainer`` (built with
+    ``update_on_kvstore=False``, for the checkpoints), ``contexts``, ``updates_per_epoch`` (a
+    full pass over the training set), ``score`` (the eval key that picks the best checkpoint)
+    and ``score_keys`` (plotted), and implement the methods."""
 
     score = None
+    score_keys = ()
 
     def batches(self):
         """The training batches of one epoch."""

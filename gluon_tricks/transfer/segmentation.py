@@ -10,7 +10,6 @@ run: ``train.py --dataset ade20k --model fcn --aux --lr 0.01 --syncbn --ngpus 4`
 """
 import os
 
-import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 from PIL import Image
