@@ -96,3 +96,18 @@ def test_strict_loading_names_the_file(tmp_path):
         backbone.load(backbone.build("resnet18_v1b"), "resnet18_v1b", str(tmp_path / "extra.params"))
     with pytest.raises(UsageError, match="not found"):
         backbone.load(backbone.build("resnet18_v1b"), "resnet18_v1b", str(tmp_path / "none"))
+
+
+def test_a_run_folder_gives_its_best_checkpoint(tmp_path):
+    """The recipes' default BACKBONE_PARAMS is a classification run's checkpoints/best; a run
+    folder passed whole resolves there too."""
+    best = tmp_path / "run" / "checkpoints" / "best"
+    best.mkdir(parents=True)
+    net = backbone.build("resnet18_v1c")
+    net.initialize()
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    net.save_parameters(str(best / "model.params"))
+    assert backbone.resolve(str(tmp_path / "run")) == str(best / "model.params")
+    loaded = backbone.load(backbone.build("resnet18_v1c", dilated=True), "resnet18_v1c",
+                           str(tmp_path / "run"))
+    assert loaded.path == str(best / "model.params")
