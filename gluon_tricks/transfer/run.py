@@ -62,6 +62,9 @@ def start(args, extra, check_data, make_task):
     print("backbone %s from %s (classifier ignored: %s)"
           % (args.backbone, loaded.path, ", ".join(loaded.ignored) or "none in the file"))
     full = task.updates_per_epoch
+    if not full:
+        raise UsageError("the training set of %s is smaller than one batch; add images or use "
+                         "fewer devices" % args.data_root)
     config["batches_per_epoch"] = min(args.batches_per_epoch or full, full)
     resume_from = loop.open_run(args.save_dir, config, args.resume)
     return loop.fit(task, config, resume_from)

@@ -164,9 +164,6 @@ class Segmentation(Task):
         self.val_loader = gluon.data.DataLoader(val, len(contexts) if cfg["multi_scale"] else
                                                 batch, last_batch="keep", num_workers=workers)
         self.updates_per_epoch = len(self.train_loader)
-        if not self.updates_per_epoch:
-            raise UsageError("ADE20K training has %d images, fewer than one batch of %d"
-                             % (len(train), batch))
         self.loss = MixSoftmaxCrossEntropyLoss(aux=net.aux, aux_weight=cfg["aux_weight"])
         self.metric = SegmentationMetric(NUM_CLASSES)
         net.hybridize()
