@@ -19,6 +19,8 @@ COMMANDS = (
     "demo",
     "zoo_check",
     "figures",
+    "detect",
+    "segment",
 )
 
 

@@ -286,3 +286,19 @@ def plot_table(out_path, header, rows, title=None, note=None):
     if note:
         fig.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=8, color="#444444")
     return _save(fig, out_path)
+
+
+def plot_scores(metrics_path, out_path, keys, title):
+    """The "eval" events' ``keys`` (e.g. mAP, or pixAcc and mIoU, §6) against the epoch; None if
+    the log has none."""
+    events = read_metrics(metrics_path)
+    curves = [(key, _series(events, "eval", "epoch", key)) for key in keys]
+    curves = [(key, series) for key, series in curves if series]
+    if not curves:
+        return None
+    fig, ax = _figure()
+    for key, (epochs, values) in curves:
+        ax.plot(epochs, values, marker="o" if len(epochs) < 30 else None, markersize=3, label=key)
+    ax.set(xlabel="epoch", ylabel="score", title=title)
+    ax.legend()
+    return _save(fig, out_path)

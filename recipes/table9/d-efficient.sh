@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Table 9, row "D-efficient": FCN on ADE20K, validation pixAcc / mIoU 78.88 / 38.88
+# (backbone ImageNet top-1 77.16). Paper §6.2: stages 3-4 dilated.
+# Backbone: ResNet-50-D in the efficient setting of §3 (Table 6 "Efficient"):
+# the best checkpoint of recipes/table6/resnet50d-efficient.sh (resnet50_v1d).
+# FCN settings: gluon-tricks segment's defaults, GluonCV's fcn_resnet50_ade run (4 GPUs, batch
+# 16, lr 0.01 poly, 50 epochs, crop 480, auxiliary head), single-scale evaluation.
+# Environment (all optional): DATA_ROOT (default $HOME/.mxnet/datasets/ade/ADEChallengeData2016),
+# BACKBONE_PARAMS (default runs/table6/resnet50d-efficient/checkpoints/best/model.params), GPUS (default 0,1,2,3;
+# GPUS= for none, then pass --cpus N), SAVE_DIR (default runs/table9/d-efficient), GLUON_TRICKS.
+# Extra arguments go last to `gluon-tricks segment` and win (--print-config, --multi-scale, ...).
+set -euo pipefail
+
+BACKBONE_PARAMS=${BACKBONE_PARAMS:-runs/table6/resnet50d-efficient/checkpoints/best/model.params}
+GPUS=${GPUS-0,1,2,3}
+exec ${GLUON_TRICKS:-gluon-tricks} segment --backbone resnet50_v1d --backbone-params "$BACKBONE_PARAMS" \
+    --data-root "${DATA_ROOT:-$HOME/.mxnet/datasets/ade/ADEChallengeData2016}" ${GPUS:+--gpus "$GPUS"} \
+    --save-dir "${SAVE_DIR:-runs/table9/d-efficient}" "$@"
