@@ -3,7 +3,9 @@
 # the test tools and Horovod (built from source against the installed MXNet, ~8 minutes the
 # first time; pip caches the wheel afterwards).
 #   bash tools/install.sh            CPU MXNet (mxnet==1.9.1)
-#   bash tools/install.sh --gpu      CUDA 11.2 MXNet (mxnet-cu112==1.9.1) and CUDA runtime wheels
+#   bash tools/install.sh --gpu      CUDA 11.2 MXNet (mxnet-cu112==1.9.1) and the CUDA 11 runtime
+#                                    wheels it links (cuDNN 8, NCCL, ...); only the NVIDIA driver is
+#                                    needed besides. gluon_tricks preloads those libraries.
 #   bash tools/install.sh --no-horovod
 # Environment: PYTHON (interpreter for the venv, default python3), VENV (default .venv).
 set -euo pipefail
@@ -30,5 +32,11 @@ if [ "$horovod" = 1 ]; then
     HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
     "${pip[@]}" install -q --no-build-isolation -c constraints.txt -e ".[$flavor,horovod]"
 fi
-"$venv/bin/gluon-tricks" --help > /dev/null
+if [ "$flavor" = gpu ] && ! "$venv/bin/python" -c "import ctypes; ctypes.CDLL('libcuda.so.1')" 2>/dev/null; then
+  # No NVIDIA driver here: check that every CUDA 11 library but the driver's loads from the wheels.
+  "$venv/bin/python" -c "import ctypes, gluon_tricks._compat as c; [ctypes.CDLL(so) for _, so in c.CUDA_LIBRARIES]"
+  echo "install.sh: no NVIDIA driver (libcuda.so.1) on this machine: MXNet's CUDA build is installed but imports only where the driver is" >&2
+else
+  "$venv/bin/gluon-tricks" --help > /dev/null
+fi
 echo "install.sh: ready; commands are in $venv/bin (gluon-tricks, python)" >&2
