@@ -65,6 +65,18 @@ def _wheel_roots():
     return list(spec.submodule_search_locations or []) if spec else []
 
 
+def wheel_library_dirs():
+    """The wheels' library folders of ``CUDA_LIBRARIES`` that exist here: what to put on
+    ``LD_LIBRARY_PATH`` for a process that imports ``mxnet`` without this module (e.g. a build)."""
+    dirs = []
+    for root in _wheel_roots():
+        for folder in dict.fromkeys(folder for folder, _ in CUDA_LIBRARIES):
+            path = os.path.join(root, folder, "lib")
+            if os.path.isdir(path) and path not in dirs:
+                dirs.append(path)
+    return dirs
+
+
 def preload_cuda_libraries():
     """Load each CUDA 11 library of ``CUDA_LIBRARIES``: from the system if it has it, else from
     its wheel. Returns the paths loaded from wheels (empty for the CPU build)."""
