@@ -15,9 +15,10 @@ one is created, so a new iterator per epoch repeats the same draws, position by 
 epoch (measured: identical images got bit-identical crops in epochs 0 and 1). ``seed_aug``, per
 MXNet's ``iter_image_recordio_2.cc``, reseeds the generator before every record with
 ``slot + seed_aug + 111``, ``slot`` being the record's place in its batch. ``train_iter`` passes
-the epoch's seed as ``seed_aug``: each epoch draws afresh, a record's draws no longer depend on
-which thread decoded it (so resume is exact with any ``threads``), and within an epoch the records
-in the same batch slot share one crop/flip draw (each epoch, each image lands in a random slot).
+the epoch's seed as ``seed_aug``: each epoch draws afresh (measured), a record's draws no longer
+depend on which thread decoded it (by the source, so resume stays exact with several threads; not
+measured, as a 2-core machine decodes with one), and within an epoch the records in the same batch
+slot share one crop/flip draw (measured; each epoch puts each image in a random slot).
 
 What ``ImageRecordIter`` of MXNet 1.9.1 does (read in ``src/io/image_aug_default.cc`` and
 ``iter_image_recordio_2.cc``; those marked "measured" were also checked on this MXNet build):
