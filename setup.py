@@ -22,11 +22,17 @@ setup(
     install_requires=COMMON,
     extras_require={
         "cpu": ["mxnet==1.9.1"],
+        # mxnet-cu112's libmxnet.so links CUDA 11 libraries by soname (cuDNN 8, NVRTC 11.2, NVTX 1,
+        # cuBLAS/cuBLASLt 11, cuRAND 10, cuFFT 10, cuSOLVER 11, NCCL 2, cudart 11); these wheels
+        # hold exactly those. gluon_tricks/_compat.py makes them loadable; the driver (libcuda.so.1)
+        # comes from the machine. Exact versions are in constraints.txt.
         "gpu": [
             "mxnet-cu112==1.9.1",
             "nvidia-cuda-runtime-cu11",
+            "nvidia-cuda-nvrtc-cu11",
+            "nvidia-nvtx-cu11",
             "nvidia-cublas-cu11",
-            "nvidia-cudnn-cu11",
+            "nvidia-cudnn-cu11<9",
             "nvidia-nccl-cu11",
             "nvidia-curand-cu11",
             "nvidia-cufft-cu11",

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from .data.augment import AUGS
 from .errors import UsageError
 from .lr_scheduler import MODES as LR_MODES
 from .models import check_input_size, default_input_size, list_models
@@ -17,7 +18,6 @@ from .models.init import INITS
 
 DTYPES = ("float32", "float16")
 KVSTORES = ("device", "local", "nccl", "dist_sync", "dist_device_sync", "horovod")
-AUGS = ("paper", "gluoncv")
 SMOOTHING_STYLES = ("paper", "gluoncv")
 MIXUP_PAIRINGS = ("reverse", "random")
 DATA_BACKENDS = ("rec", "synthetic")
@@ -65,7 +65,6 @@ class TrainConfig:
     loss_scale: str = "dynamic"
     kvstore: str = "device"
     aug: str = "paper"
-    aug_device: bool = False
     init: str = "xavier"
     data_backend: str = "rec"
     data_dir: Optional[str] = None

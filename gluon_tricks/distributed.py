@@ -96,9 +96,12 @@ def _check_gpus(contexts):
     except mx.base.MXNetError:
         available = 0
     if max(wanted) >= available:
-        raise UsageError("--gpus %s asks for GPU %d but MXNet sees %d GPU(s) here; install the GPU "
-                         "build (bash tools/install.sh --gpu) or train on --cpus N"
-                         % (",".join(map(str, wanted)), max(wanted), available))
+        if mx.runtime.Features().is_enabled("CUDA"):
+            fix = "check nvidia-smi and CUDA_VISIBLE_DEVICES, or train on --cpus N"
+        else:
+            fix = "install the GPU build (bash tools/install.sh --gpu) or train on --cpus N"
+        raise UsageError("--gpus %s asks for GPU %d but MXNet sees %d GPU(s) here (no GPU "
+                         "visible); %s" % (",".join(map(str, wanted)), max(wanted), available, fix))
 
 
 def _import_horovod():

@@ -19,7 +19,7 @@ from mxnet import autograd
 
 from . import checkpoint, weights
 from .config import check_resume
-from .data.augment import device_augmenter
+from .data.augment import device_augmenter, on_device
 from .data.mixup import mixup, mixup_active
 from .data.record import split_to_contexts, train_iter, val_iter
 from .data.synthetic import SyntheticBatches
@@ -134,7 +134,7 @@ class Run:
         self.teacher = build_teacher(cfg, self.contexts) if cfg.teacher else None
         self.loss = build_loss(cfg)
         self.augmenters = ([device_augmenter(cfg.aug, c) for c in self.contexts]
-                           if cfg.aug_device else None)
+                           if on_device(cfg.aug) else None)
         self.eval_net = build_network(cfg, self.contexts) if dist.is_root else None
         self.scheduler = scheduler_from_config(cfg.to_dict(), self.iters)
         self.trainer = dist.make_trainer(self.net.collect_params(), cfg.optimizer,
@@ -153,9 +153,9 @@ class Run:
         cfg, seed = self.cfg, epoch_seed(self.cfg.seed, epoch, self.dist.rank)
         if cfg.data_backend == "synthetic":
             return SyntheticBatches(self.local_batch, cfg.input_size, cfg.classes,
-                                    cfg.batches_per_epoch or 100, raw=cfg.aug_device, seed=seed)
+                                    cfg.batches_per_epoch or 100, raw=on_device(cfg.aug), seed=seed)
         return train_iter(cfg.rec_train, cfg.rec_train_idx, self.local_batch, cfg.input_size,
-                          aug=cfg.aug, aug_device=cfg.aug_device, threads=cfg.threads,
+                          aug=cfg.aug, threads=cfg.threads,
                           num_parts=self.dist.size, part_index=self.dist.rank, seed=seed)
 
     def _val_batches(self):

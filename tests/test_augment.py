@@ -64,8 +64,10 @@ def test_constants_match_paper_and_mxnet():
     yiq = np.array(augment.YIQ)
     assert_allclose(yiq[0], LUMA)
     assert_allclose(yiq[1:].sum(axis=1), 0, atol=1e-12)   # gray stays gray under chroma ops
-    assert augment.PRESETS["paper"] == augment.Jitter(0.4, 0.0, 0.4, 0.4, 0.1)
-    assert augment.PRESETS["gluoncv"] == augment.Jitter(0.4, 0.4, 0.4, 0.0, 0.1)
+    assert augment.PRESETS["paper"] == augment.Jitter(0.4, 0.0, 0.4, 0.4, 0.1, on_device=True)
+    assert augment.PRESETS["paper-decoder"] == augment.Jitter(0.4, 0.0, 0.4, 0.4, 0.1,
+                                                              on_device=False)
+    assert augment.PRESETS["gluoncv"] == augment.Jitter(0.4, 0.4, 0.4, 0.0, 0.1, on_device=False)
 
 
 def test_identity_coefficients_give_plain_normalization():

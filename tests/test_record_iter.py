@@ -14,6 +14,7 @@ from cli import one_line_error, run_cli
 from gluon_tricks.data import record
 from gluon_tricks.data.synthetic import SyntheticBatches
 from gluon_tricks.errors import UsageError
+from gluon_tricks.train import epoch_seed
 
 MEAN = np.array([123.68, 116.779, 103.939]).reshape(3, 1, 1)
 STD = np.array([58.393, 57.12, 57.375]).reshape(3, 1, 1)
@@ -28,8 +29,8 @@ def labels_of(batches):
     return out
 
 
-def test_colour_kwargs_of_both_presets():
-    assert record.colour_kwargs("paper") == dict(brightness=0.4, contrast=0.0, saturation=0.4,
+def test_colour_kwargs_of_the_decoder_presets():
+    assert record.colour_kwargs("paper-decoder") == dict(brightness=0.4, contrast=0.0, saturation=0.4,
                                                  pca_noise=0.1, random_h=36)
     assert record.colour_kwargs("gluoncv") == dict(brightness=0.4, contrast=0.4, saturation=0.4,
                                                    pca_noise=0.1, random_h=0)
@@ -62,7 +63,7 @@ def test_val_is_resize_center_crop_normalize(tmp_path):
     reader.close()
 
 
-@pytest.mark.parametrize("aug", ["paper", "gluoncv"])
+@pytest.mark.parametrize("aug", ["paper-decoder", "gluoncv"])
 def test_train_batches_are_full_and_normalized(tmp_path, aug):
     rec, idx = write_rec(tmp_path, 10, size=(80, 64))
     batches = record.train_iter(rec, idx, batch_size=4, input_size=48, aug=aug, threads=1)
@@ -90,11 +91,31 @@ def test_train_stream_uses_every_record_equally(tmp_path):
     assert labels[:10] != list(range(10))                                   # shuffled
 
 
-def test_aug_device_batches_are_raw_pixels(tmp_path):
+def test_paper_batches_are_raw_pixels_for_the_device_block(tmp_path):
     rec, idx = write_rec(tmp_path, 8)
-    batch = next(record.train_iter(rec, idx, batch_size=4, input_size=32, aug_device=True, threads=1))
+    batch = next(record.train_iter(rec, idx, batch_size=4, input_size=32, aug="paper", threads=1))
     values = batch.data[0].asnumpy()
     assert values.min() >= 0 and values.max() <= 255 and values.max() > 100
+
+
+def epoch_pixels(rec, idx, epoch):
+    """Every image of one training epoch as the run draws it (seed from ``epoch_seed``), in
+    stream order, after the decoder's crop and flip (``--aug paper``: raw pixels)."""
+    batches = record.train_iter(rec, idx, batch_size=4, input_size=32, aug="paper", threads=1,
+                                seed=epoch_seed(0, epoch, 0))
+    return np.concatenate([b.data[0].asnumpy() for b in batches])
+
+
+def test_each_epoch_draws_fresh_crops(tmp_path):
+    """One image stored 16 times, so a crop depends only on the draw: two consecutive epochs must
+    not repeat any. (A new ImageRecordIter per epoch restarts MXNet's fixed-seed generators.)"""
+    image = cv2.resize(np.random.RandomState(1).randint(0, 256, (6, 6, 3)).astype(np.uint8),
+                       (96, 80))
+    rec, idx = write_rec(tmp_path, 16, images=[image] * 16)
+    first, second, first_again = (epoch_pixels(rec, idx, e) for e in (0, 1, 0))
+    assert first.shape == second.shape == (16, 3, 32, 32)
+    assert not any(np.array_equal(a, b) for a, b in zip(first, second))
+    assert np.array_equal(first, first_again)          # yet every epoch is reproducible
 
 
 @pytest.mark.parametrize("parts", [3, 4])
@@ -172,7 +193,8 @@ def test_bench_data_prints_the_four_pipelines(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| (")]
     assert [row[2:5] for row in rows] == ["(a)", "(b)", "(c)", "(d)"]
-    assert "(b)/(a) =" in proc.stdout and "(b)/(d) =" in proc.stdout
+    assert "(c)/(a) =" in proc.stdout and "(b)/(d) =" in proc.stdout
+    assert "(c) paper (default)" in proc.stdout
 
 
 def test_bench_usage_errors(tmp_path):

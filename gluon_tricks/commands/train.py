@@ -71,9 +71,9 @@ def configure(p):
     g.add_argument("--data-backend", choices=DATA_BACKENDS, default=D.data_backend,
                    help="synthetic: random tensors at the real shape, to time the model alone")
     g.add_argument("--aug", choices=AUGS, default=D.aug,
-                   help="paper: §2.1 steps 1-6; gluoncv: GluonCV's ImageRecordIter settings")
-    g.add_argument("--aug-device", action="store_true",
-                   help="run colour, PCA noise and normalisation on the training device")
+                   help="paper: §2.1 steps 1-6, colour/PCA/normalize on the training device; "
+                   "paper-decoder: the same ranges in ImageRecordIter's threads (approximate hue "
+                   "and saturation, clipped); gluoncv: GluonCV's ImageRecordIter settings")
     g.add_argument("-j", "--threads", type=int, default=D.threads, help="decoding threads")
     g.add_argument("--batches-per-epoch", type=int, default=0,
                    help="cap on steps per epoch (0: a full pass), for smoke runs")
@@ -111,7 +111,7 @@ def config_from_args(args, env=os.environ):
         teacher=args.teacher, teacher_params=args.teacher_params,
         temperature=args.temperature, hard_weight=args.hard_weight, dtype=args.dtype,
         loss_scale=str(args.loss_scale), kvstore=args.kvstore, aug=args.aug,
-        aug_device=args.aug_device, init=args.init, data_backend=args.data_backend,
+        init=args.init, data_backend=args.data_backend,
         data_dir=args.data_dir, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
         rec_val=args.rec_val, rec_val_idx=args.rec_val_idx, threads=args.threads,
         batches_per_epoch=args.batches_per_epoch, save_dir=args.save_dir,

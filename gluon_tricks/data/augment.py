@@ -1,18 +1,29 @@
-"""Colour augmentation and normalization, paper §2.1 steps 4–6: the constants and a batched block.
+"""Colour augmentation and normalization, paper §2.1 steps 4–6: the constants, the ``--aug``
+choices and a batched block.
 
 The constants are defined here once; ``record.py`` passes the same numbers to ``ImageRecordIter``
-for the CPU path. ``RandomColorPCANormalize`` runs steps 4–6 for a whole batch on the device the
-batch lives on (``--aug-device``).
+for the decoder path. ``RandomColorPCANormalize`` runs steps 4–6 for a whole batch on the device the
+batch lives on; it is what ``--aug paper`` (the default) uses on every context.
 
-Coefficient conventions (all per image, identity at 1.0 / 0.0):
+``--aug`` choices (``PRESETS``; which is the paper and which GluonCV is said in the README):
+
+* ``paper`` (default): the paper's ranges, steps 4–6 on the training device in float32 with this
+  block, each coefficient uniform in its range, no clipping;
+* ``paper-decoder``: the same ranges in ``ImageRecordIter``'s decoding threads, an approximation
+  (uint8 with clipping after each step, a clamped and trapezoid-distributed hue shift, a
+  BGR-weighted gray level; see ``record.py``);
+* ``gluoncv``: GluonCV's published ImageNet setting, in ``ImageRecordIter`` as GluonCV runs it.
+
+Coefficient conventions of the block (all per image, identity at 1.0 / 0.0):
 
 * brightness b: ``x ← b·x``;
 * contrast c: ``x ← c·x + (1 − c)·mean(luma(x))`` (a GluonCV option; the paper has no contrast);
 * saturation s: ``x ← s·x + (1 − s)·luma(x)``, luma = 0.299 R + 0.587 G + 0.114 B;
 * hue h: the paper says "scale hue by a coefficient in [0.6, 1.4]"; a hue is an angle, so h is
   read as a rotation of (h − 1)·180° (±72° for [0.6, 1.4]), the convention of MXNet's
-  ``HueJitterAug(0.4)``. It is the standard linear approximation of a hue rotation: rotate the
-  chroma plane (I, Q) of YIQ space about the luma axis Y;
+  ``HueJitterAug(0.4)``. The block rotates the chroma plane (I, Q) of YIQ space about the luma
+  axis Y by that angle, uniform in angle: a linear stand-in for rotating the HSV/HLS hue, exact
+  in luma and in chroma magnitude, not identical to an HSV hue shift;
 * PCA lighting (AlexNet): ``x ← x + V·(α ⊙ λ)``, α ~ N(0, σ²) per image and component, V and λ
   the ImageNet RGB eigenvectors (columns) and eigenvalues below;
 * normalize: ``x ← (x − MEAN_RGB) / STD_RGB``.
@@ -22,7 +33,7 @@ scalar, saturation and hue keep luma and keep gray pixels gray (the YIQ matrix b
 as its Y row and I, Q rows summing to 0), and contrast only adds a gray level. So the block has no
 order to pick among them (the paper lists hue, saturation, brightness; the tests check that other
 orders agree); PCA noise follows, then normalization, with no clipping (as GluonCV's float
-transforms). ``ImageRecordIter`` (CPU path) instead works on uint8 and clips after every step:
+transforms). ``ImageRecordIter`` (decoder path) instead works on uint8 and clips after every step:
 brightness/contrast/saturation in a random order per image, then its HLS hue shift, then PCA
 noise; the differences are documented in ``record.py``.
 """
@@ -49,21 +60,36 @@ YIQ = ((0.299, 0.587, 0.114),
 
 @dataclass(frozen=True)
 class Jitter:
-    """Ranges of step 4–5: b, c, s, h coefficients ~ U[1 − r, 1 + r]; PCA α ~ N(0, pca_noise²)."""
+    """Ranges of step 4–5: b, c, s, h coefficients ~ U[1 − r, 1 + r]; PCA α ~ N(0, pca_noise²).
+
+    ``on_device``: steps 4–6 run in ``RandomColorPCANormalize`` on the training device; otherwise
+    in ``ImageRecordIter``'s decoding threads.
+    """
 
     brightness: float
     contrast: float
     saturation: float
     hue: float
     pca_noise: float
+    on_device: bool = True
 
+
+# Paper §2.1: brightness, saturation and hue coefficients in [0.6, 1.4], PCA σ = 0.1.
+_PAPER = dict(brightness=0.4, contrast=0.0, saturation=0.4, hue=0.4, pca_noise=0.1)
 
 PRESETS = {
-    # Paper §2.1: brightness, saturation and hue coefficients in [0.6, 1.4], PCA σ = 0.1.
-    "paper": Jitter(brightness=0.4, contrast=0.0, saturation=0.4, hue=0.4, pca_noise=0.1),
+    "paper": Jitter(**_PAPER),
+    "paper-decoder": Jitter(on_device=False, **_PAPER),
     # GluonCV's published ImageNet runs: brightness/contrast/saturation 0.4, PCA 0.1, no hue.
-    "gluoncv": Jitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0, pca_noise=0.1),
+    "gluoncv": Jitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0, pca_noise=0.1,
+                      on_device=False),
 }
+AUGS = tuple(PRESETS)
+
+
+def on_device(aug):
+    """Whether ``--aug aug`` runs steps 4–6 on the training device (raw [0, 255] batches in)."""
+    return PRESETS[aug].on_device
 
 
 class ColorPCANormalize(HybridBlock):
@@ -112,7 +138,7 @@ class ColorPCANormalize(HybridBlock):
 
 
 class RandomColorPCANormalize(HybridBlock):
-    """Steps 4–6 for a batch with coefficients drawn on the batch's device (§2.1, ``--aug-device``).
+    """Steps 4–6 for a batch with coefficients drawn on the batch's device (§2.1, ``--aug paper``).
 
     b, c, s, h ~ U[1 − r, 1 + r] per image (r from ``jitter``), α ~ N(0, pca_noise²) per image
     and component, then ``ColorPCANormalize``.

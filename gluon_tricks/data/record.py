@@ -1,14 +1,24 @@
 """Training and validation batches from MXNet RecordIO (paper §2.1), built on ``mx.io.ImageRecordIter``.
 
-Training (``aug="paper"``, §2.1 steps 1–6): decode; random resized crop (area U[0.08, 1], aspect
-ratio [3/4, 4/3]) resized to S×S; horizontal flip p = 0.5; brightness and saturation coefficients
-U[0.6, 1.4]; hue rotation ±72°; PCA noise σ = 0.1; normalize with ``augment.MEAN_RGB/STD_RGB``.
-``aug="gluoncv"`` is GluonCV's published setting instead: brightness, contrast and saturation 0.4,
-PCA 0.1, no hue. Both use the ranges of ``augment.PRESETS``. With ``aug_device=True`` the iterator
-stops after the flip and yields raw RGB floats in [0, 255]; steps 4–6 then run on the training
-device with ``augment.device_augmenter(aug, ctx)``.
+Training (§2.1 steps 1–6): decode; random resized crop (area U[0.08, 1], aspect ratio
+[3/4, 4/3]) resized to S×S; horizontal flip p = 0.5; then colour, PCA noise and normalization
+as ``augment.PRESETS[aug]`` says. With ``aug="paper"`` (the default) the iterator stops after the
+flip and yields raw RGB floats in [0, 255], and steps 4–6 run on the training device with
+``augment.device_augmenter(aug, ctx)``. ``aug="paper-decoder"`` runs the paper's ranges
+(brightness and saturation U[0.6, 1.4], hue ±72°, PCA σ = 0.1) in the decoding threads, an
+approximation (below); ``aug="gluoncv"`` is GluonCV's published setting there (brightness,
+contrast and saturation 0.4, PCA 0.1, no hue).
 
-Validation: shorter side to ceil(S / 0.875) (256 for 224, 342 for 299), center crop S×S, normalize.
+Fresh draws every epoch. The decoding threads draw crops and flips (and the decoder-path colours)
+from generators that ``ImageRecordIter`` seeds with fixed numbers ((thread + 1)·111) each time
+one is created, so a new iterator per epoch repeats the same draws, position by position, every
+epoch (measured: identical images got bit-identical crops in epochs 0 and 1). ``seed_aug``, per
+MXNet's ``iter_image_recordio_2.cc``, reseeds the generator before every record with
+``slot + seed_aug + 111``, ``slot`` being the record's place in its batch. ``train_iter`` passes
+the epoch's seed as ``seed_aug``: each epoch draws afresh (measured), a record's draws no longer
+depend on which thread decoded it (by the source, so resume stays exact with several threads; not
+measured, as a 2-core machine decodes with one), and within an epoch the records in the same batch
+slot share one crop/flip draw (measured; each epoch puts each image in a random slot).
 
 What ``ImageRecordIter`` of MXNet 1.9.1 does (read in ``src/io/image_aug_default.cc`` and
 ``iter_image_recordio_2.cc``; those marked "measured" were also checked on this MXNet build):
@@ -24,8 +34,9 @@ What ``ImageRecordIter`` of MXNet 1.9.1 does (read in ``src/io/image_aug_default
 * ``random_h`` adds an integer offset to OpenCV's 8-bit HLS hue (0–180 for 360°), so
   ``random_h=36`` means ±72°, the same range as ``HueJitterAug(0.4)``; but the offset is drawn as
   (u₁ + 4u₂)/5 over the range (a trapezoid, not uniform), and the hue is clamped to [0, 180]
-  instead of wrapping, so reds near the ends of the scale pile up. The CPU path therefore only
-  approximates the paper's hue step; the device path rotates hue exactly and uniformly (measured);
+  instead of wrapping, so reds near the ends of the scale pile up. ``paper-decoder`` therefore
+  only approximates the paper's hue step; the device block rotates the YIQ chroma plane by an
+  angle uniform in ±72° (measured);
 * ``preprocess_threads`` is capped at max(cores / 2 − 1, 1) decoding threads (measured: one
   on a 2-core machine);
 * ``round_batch=False`` yields ceil(N / B) batches but reports ``pad = 0`` on the last, whose
@@ -42,7 +53,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from ..errors import UsageError
-from .augment import MEAN_RGB, PRESETS, STD_RGB
+from .augment import MEAN_RGB, PRESETS, STD_RGB, on_device
 from .recordfile import require_record_pair
 
 VAL_CROP_RATIO = 0.875
@@ -168,13 +179,14 @@ class ValBatches(Batches):
         return mx.io.DataBatch(data=batch.data, label=batch.label, pad=pad)
 
 
-def train_iter(rec, idx, batch_size, input_size, aug="paper", aug_device=False, threads=4,
-               num_parts=1, part_index=0, seed=0):
+def train_iter(rec, idx, batch_size, input_size, aug="paper", threads=4, num_parts=1,
+               part_index=0, seed=0):
     """Shuffled, augmented training batches of part ``part_index`` of ``num_parts`` (§2.1 steps 1–6).
 
-    With ``aug_device`` the batches stop after step 3 (raw RGB in [0, 255]); apply
-    ``augment.device_augmenter(aug, ctx)`` to each device's slice. ``seed`` seeds the shuffle; the
-    decoding threads' augmentation generators are MXNet's fixed per-thread seeds.
+    When ``augment.on_device(aug)`` the batches stop after step 3 (raw RGB in [0, 255]); apply
+    ``augment.device_augmenter(aug, ctx)`` to each device's slice. ``seed`` seeds the shuffle and
+    the decoding threads' augmentation draws (``seed_aug``, see the module notes): pass a new one
+    every epoch.
     """
     if aug not in PRESETS:
         raise UsageError("unknown augmentation %r; choose one of: %s" % (aug, ", ".join(PRESETS)))
@@ -188,9 +200,9 @@ def train_iter(rec, idx, batch_size, input_size, aug="paper", aug_device=False, 
         raise UsageError("%s has %d records, so a part of %d holds only %d, fewer than the batch "
                          "size %d; use a smaller batch size or fewer parts"
                          % (rec, count, num_parts, smallest, batch_size))
-    kwargs = dict(RANDOM_RESIZED_CROP, rand_mirror=True, shuffle=True, seed=seed,
+    kwargs = dict(RANDOM_RESIZED_CROP, rand_mirror=True, shuffle=True, seed=seed, seed_aug=seed,
                   num_parts=num_parts, part_index=part_index, round_batch=True)
-    if not aug_device:
+    if not on_device(aug):
         kwargs.update(colour_kwargs(aug), **NORMALIZE)
     source = _image_record_iter(rec, idx, batch_size, input_size, threads, **kwargs)
     return TrainBatches(source, count // (num_parts * batch_size), batch_size)

@@ -9,7 +9,7 @@ class SyntheticBatches(Batches):
     """``num_batches`` copies per epoch of one random batch made once: (B, 3, S, S) data, (B,) labels.
 
     Data are N(0, 1) like normalized images, or uniform [0, 255] with ``raw=True`` like the
-    ``aug_device`` batches. Same interface as ``record.TrainBatches``: ``reset()``, iteration
+    ``--aug paper`` batches (colour on the device). Same interface as ``record.TrainBatches``: ``reset()``, iteration
     yielding ``mx.io.DataBatch`` with ``pad`` 0, ``num_batches`` and ``batch_size``.
     """
 
