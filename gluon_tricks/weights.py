@@ -10,7 +10,7 @@ import mxnet as mx
 
 from . import checkpoint
 from .errors import UsageError
-from .models import check_input_size, default_input_size, get_model, list_models
+from .models import check_input_size, check_model, default_input_size, get_model
 
 # The classifier's weight in GluonCV's structural names: ``fc`` (ResNet v1b/c/d), ``output``
 # (ResNet v1, MobileNet, Inception-V3). Its rows are the number of classes.
@@ -100,8 +100,7 @@ def load_model(name, path, classes=None, ctx=None):
 def checked_input_size(model, classes, input_size):
     """Validate ``--model``, ``--classes`` and ``--input-size`` of a command that loads weights;
     returns the input size (the model's default when 0)."""
-    if model not in list_models():
-        raise UsageError("unknown model %r; choose one of: %s" % (model, ", ".join(list_models())))
+    check_model(model)
     if classes < 0:
         raise UsageError("--classes must be a positive integer, got %d" % classes)
     size = input_size or default_input_size(model)

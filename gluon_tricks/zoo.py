@@ -8,8 +8,6 @@ import os
 import re
 from typing import NamedTuple
 
-from .config import TrainConfig, parse_devices
-from .distributed import _check_gpus
 from .models import list_models
 
 
@@ -59,13 +57,3 @@ def find_zoo_files(folder):
             found.append((model, os.path.join(folder, name)))
     return sorted(found, key=lambda item: item[0])
 
-
-# The classifier's weight in GluonCV's structural names (``fc``: ResNet v1b/c/d; ``output``:
-# ResNet v1, MobileNet, Inception-V3); its rows are the class count.
-def device_contexts(gpus, cpus):
-    """(MXNet contexts, devices text) of ``--gpus``/``--cpus``; a one-line error for GPUs that
-    MXNet cannot see."""
-    devices, _ = parse_devices(gpus, cpus)
-    contexts = TrainConfig(devices=devices).contexts
-    _check_gpus(contexts)
-    return contexts, devices

@@ -9,8 +9,8 @@ import mxnet as mx
 import numpy as np
 
 from ..errors import UsageError
-from ..models import list_models
 from ..weights import checked_input_size, load_model
+from . import arguments
 
 NAME = "export"
 HELP = ("write PREFIX-symbol.json + PREFIX-0000.params (MXNet) and PREFIX.onnx from a GluonCV zoo "
@@ -23,18 +23,9 @@ ONNX_REQUIREMENT = "onnx>=1.13,<1.19"
 
 
 def configure(p):
-    p.add_argument("--model", required=True, metavar="NAME",
-                   help="network name: %s" % ", ".join(list_models()))
-    p.add_argument("--params", required=True, metavar="PATH",
-                   help="a .params file (GluonCV zoo or a checkpoint's model.params), a checkpoint "
-                        "directory, or a run folder (its newest epoch checkpoint)")
+    arguments.add_weights(p, size_help="input side; the ONNX input's batch axis stays dynamic")
     p.add_argument("--out", required=True, metavar="PREFIX",
                    help="output prefix: writes PREFIX-symbol.json, PREFIX-0000.params, PREFIX.onnx")
-    p.add_argument("--input-size", type=int, default=0, metavar="S",
-                   help="input side (default 299 for inceptionv3, else 224); the batch axis of "
-                        "the ONNX input stays dynamic")
-    p.add_argument("--classes", type=int, default=0, metavar="K",
-                   help="output classes (default: the rows of the file's classifier weight)")
 
 
 def export_symbol(net, prefix, input_size):

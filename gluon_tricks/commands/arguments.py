@@ -1,0 +1,75 @@
+"""Argument groups several commands share, each declared once with one help text: the devices,
+a record file and its index, a network with its weights, and the decoding threads."""
+import argparse
+
+from .. import devices
+from ..data.recordfile import index_path
+from ..models import list_models
+
+
+class _DevicesAction(argparse.Action):
+    """``--gpus IDS``, ``--cpus N`` and GluonCV's ``--num-gpus N`` all set ``devices``; the
+    last one given wins, like any other repeated flag."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if option_string == "--gpus":
+            text = "gpu:%s" % value
+        elif option_string == "--cpus":
+            text = "cpu:%d" % value
+        elif value < 0:
+            parser.error("--num-gpus must be ≥ 0, got %d" % value)
+        else:           # GluonCV: N GPUs numbered 0..N-1, the CPU when N is 0
+            text = "gpu:" + ",".join(map(str, range(value))) if value else devices.DEFAULT
+        setattr(namespace, self.dest, text)
+
+
+def add_devices(parser, default=devices.DEFAULT):
+    """``--gpus``/``--cpus``/``--num-gpus`` into ``args.devices`` (a devices text); ``parser``
+    may be an existing argument group."""
+    group = parser if isinstance(parser, argparse._ArgumentGroup) else \
+        parser.add_argument_group("devices")
+    group.add_argument("--gpus", dest="devices", action=_DevicesAction, default=default,
+                       metavar="IDS", help="GPU ids, e.g. 0,1,2,3")
+    group.add_argument("--cpus", dest="devices", action=_DevicesAction, type=int,
+                       default=default, metavar="N", help="number of CPU contexts (default: 1 CPU)")
+    group.add_argument("--num-gpus", dest="devices", action=_DevicesAction, type=int,
+                       default=default, metavar="N",
+                       help="GluonCV's flag: GPUs 0..N-1 (0: the CPU); the last device flag wins")
+    return group
+
+
+def add_threads(parser, default=4):
+    parser.add_argument("-j", "--threads", "--num-data-workers", dest="threads", type=int,
+                        default=default, metavar="N",
+                        help="decoding threads (default %d)" % default)
+
+
+def add_records(parser, help, required=True):
+    """``--rec FILE`` and ``--idx FILE``; :func:`record_paths` reads them back."""
+    parser.add_argument("--rec", required=required, metavar="FILE", help=help)
+    parser.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
+
+
+def record_paths(args, rec=None):
+    """(rec, idx) of ``--rec``/``--idx`` (or of ``rec`` when given), the index defaulting to
+    the ``.idx`` beside the record file."""
+    rec = rec or args.rec
+    return rec, index_path(rec, args.idx)
+
+
+def add_model(parser, required=True, default=None, help=None):
+    parser.add_argument("--model", required=required, default=default, metavar="NAME",
+                        help=help or "network name: %s" % ", ".join(list_models()))
+
+
+def add_weights(parser, size_help="input side"):
+    """``--model``, ``--params``, ``--input-size`` and ``--classes`` of a command that loads a
+    trained network (see :func:`gluon_tricks.weights.load_model`)."""
+    add_model(parser)
+    parser.add_argument("--params", required=True, metavar="PATH",
+                        help="a .params file (GluonCV zoo or a checkpoint's model.params), a "
+                             "checkpoint directory, or a run folder (its newest epoch checkpoint)")
+    parser.add_argument("--input-size", type=int, default=0, metavar="S",
+                        help="%s (default 299 for inceptionv3, else 224)" % size_help)
+    parser.add_argument("--classes", type=int, default=0, metavar="K",
+                        help="output classes (default: the rows of the file's classifier weight)")
