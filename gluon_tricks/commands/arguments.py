@@ -30,10 +30,12 @@ def add_devices(parser, default=devices.DEFAULT):
         parser.add_argument_group("devices")
     group.add_argument("--gpus", dest="devices", action=_DevicesAction, default=default,
                        metavar="IDS", help="GPU ids, e.g. 0,1,2,3")
+    # The default sits on --gpus alone: argparse would convert a text default with int().
     group.add_argument("--cpus", dest="devices", action=_DevicesAction, type=int,
-                       default=default, metavar="N", help="number of CPU contexts (default: 1 CPU)")
+                       default=argparse.SUPPRESS, metavar="N",
+                       help="number of CPU contexts (default: 1 CPU)")
     group.add_argument("--num-gpus", dest="devices", action=_DevicesAction, type=int,
-                       default=default, metavar="N",
+                       default=argparse.SUPPRESS, metavar="N",
                        help="GluonCV's flag: GPUs 0..N-1 (0: the CPU); the last device flag wins")
     return group
 
