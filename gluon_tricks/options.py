@@ -91,14 +91,14 @@ def add_arguments(parser, cls, groups=None):
         group = groups[opt.group]
         help_text = opt.help
         choices = opt.choice_list()
-        if choices:
-            help_text += " (%s)" % ", ".join(choices)
+        metavar = opt.metavar or ("{%s}" % ",".join(choices) if choices else _metavar(field))
         kwargs = dict(dest=field.name, default=argparse.SUPPRESS)
         if field.type is bool:
             kwargs.update(action="store_true")
         else:
-            help_text += "; default %s" % (_default_text(field),)
-            kwargs.update(type=_value_type(field.type), metavar=opt.metavar or _metavar(field))
+            if _default_text(field) is not None:
+                help_text += " (default %s)" % (_default_text(field),)
+            kwargs.update(type=_value_type(field.type), metavar=metavar)
             if opt.nargs:
                 kwargs.update(nargs=opt.nargs, const=opt.const)
         group.add_argument(*opt.flags, help=help_text, **kwargs)
