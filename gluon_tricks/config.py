@@ -195,7 +195,8 @@ def build(given, env=os.environ):
     dataclass defaults, under the preset's, under the recipe's, under ``given``."""
     values = dict(PRESETS.get(given.get("preset"), {}))
     if given.get("recipe"):
-        from .recipes import config_values
+        from .recipes import config_values, find
+        given = dict(given, recipe=find(given["recipe"]).name)
         values.update(config_values(given["recipe"], given))
     values.update(given)
     return resolve(TrainConfig(**values), env)

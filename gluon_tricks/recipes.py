@@ -130,8 +130,10 @@ BY_NAME = {row.name: row for row in ROWS}
 
 
 def find(name):
-    """The Row called ``name`` (``table6/resnet50d-mixup``; a trailing ``.sh`` is fine)."""
+    """The Row called ``name`` (``table6/resnet50d-mixup``; its script's path is fine too,
+    ``recipes/table6/resnet50d-mixup.sh``)."""
     name = name[:-3] if name.endswith(".sh") else name
+    name = name[len("recipes/"):] if name.startswith("recipes/") else name
     if name not in BY_NAME:
         raise UsageError("unknown recipe %r; gluon-tricks recipes lists them (e.g. "
                          "table6/resnet50d-mixup)" % name)

@@ -56,4 +56,3 @@ def find_zoo_files(folder):
         if model and os.path.isfile(os.path.join(folder, name)):
             found.append((model, os.path.join(folder, name)))
     return sorted(found, key=lambda item: item[0])
-
