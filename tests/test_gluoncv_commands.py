@@ -194,6 +194,10 @@ def test_version_and_print_config_into_head():
     assert proc.returncode == 0 and proc.stdout.startswith("gluon-tricks ")
     script = ("%s -m gluon_tricks train --print-config --recipe table6/resnet50d-mixup "
               "| head -c 1" % shlex.quote(sys.executable))
-    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, env=env)
     assert proc.stdout == "{" and "Traceback" not in proc.stderr and "Error" not in proc.stderr
+    # A reader that is gone before anything is written: no traceback, SIGPIPE's exit code.
+    script = script.replace("head -c 1", "true") + '; echo "${PIPESTATUS[0]}"'
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert proc.stdout.strip() in ("0", "141") and proc.stderr == "", proc.stderr
