@@ -120,6 +120,37 @@ def test_every_flag_is_declared_once_on_its_field():
     assert fields <= dests and "devices" in dests
 
 
+def test_choice_lists_are_the_owning_modules():
+    from gluon_tricks import loss, lr_scheduler, options
+    from gluon_tricks.data import BACKENDS, augment, mixup
+    from gluon_tricks.distributed import KVSTORES
+    from gluon_tricks.models.init import INITS
+    from gluon_tricks.precision import DTYPES
+    choices = {f.name: opt.choice_list() for f, opt in options.options_of(TrainConfig)}
+    assert choices["smoothing_style"] == tuple(loss.STYLES)
+    assert choices["mixup_pairing"] == tuple(mixup.PAIRINGS)
+    assert choices["aug"] == tuple(augment.PRESETS)
+    assert choices["lr_mode"] == tuple(lr_scheduler.MODES)
+    assert choices["init"] == tuple(INITS) and choices["dtype"] == tuple(DTYPES)
+    assert choices["kvstore"] == tuple(KVSTORES) and choices["data_backend"] == tuple(BACKENDS)
+
+
+def test_resolve_is_the_validator_for_programmatic_configs_too():
+    with pytest.raises(UsageError, match="--smoothing-style 'timm' is not valid"):
+        resolve(TrainConfig(smoothing_style="timm"))
+    with pytest.raises(UsageError, match="--temperature must be > 0"):
+        resolve(TrainConfig(temperature=0))
+    with pytest.raises(UsageError, match="--gpus takes distinct device numbers"):
+        resolve(TrainConfig(devices="gpu:0,0"))
+
+
+def test_resume_accepts_checkpoints_written_before_a_field_existed():
+    saved = resolve(TrainConfig(model="resnet18_v1", batch_size=8)).to_dict()
+    for key in ("lr_decay_period", "num_training_samples", "preset", "recipe", "logging_file"):
+        del saved[key]
+    check_resume(saved, resolve(TrainConfig(model="resnet18_v1", batch_size=8)).to_dict())
+
+
 def test_training_without_data_says_how_to_get_some(tmp_path):
     line = one_line_error(run_cli("train", "--save-dir", tmp_path / "run"))
     assert "no data given" in line and "gluon-tricks prepare" in line

@@ -23,11 +23,10 @@ class _DevicesAction(argparse.Action):
         setattr(namespace, self.dest, text)
 
 
-def add_devices(parser, default=devices.DEFAULT):
-    """``--gpus``/``--cpus``/``--num-gpus`` into ``args.devices`` (a devices text); ``parser``
-    may be an existing argument group."""
-    group = parser if isinstance(parser, argparse._ArgumentGroup) else \
-        parser.add_argument_group("devices")
+def add_devices(parser, default=devices.DEFAULT, group=None):
+    """``--gpus``/``--cpus``/``--num-gpus`` into ``args.devices`` (a devices text), in
+    ``group`` if given, else in a new "devices" group of ``parser``."""
+    group = group or parser.add_argument_group("devices")
     group.add_argument("--gpus", dest="devices", action=_DevicesAction, default=default,
                        metavar="IDS", help="GPU ids, e.g. 0,1,2,3")
     # The default sits on --gpus alone: argparse would convert a text default with int().

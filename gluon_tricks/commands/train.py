@@ -12,7 +12,7 @@ HELP = "train a network with the paper's tricks (--recipe tableN/row for a paper
 
 def configure(p):
     groups = options.add_arguments(p, TrainConfig)
-    arguments.add_devices(groups["devices"] if "devices" in groups else p, default=None)
+    arguments.add_devices(p, default=None, group=groups.get("devices"))
     gluoncv.add_arguments(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration as JSON and exit")
