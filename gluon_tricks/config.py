@@ -1,5 +1,9 @@
 """The one typed training configuration: the ``train`` CLI fills it, every other part reads it.
 
+Each option is declared once, as a field made with :func:`~gluon_tricks.options.option`: its
+flag, aliases, help, choices (imported from the module that owns them) and range. The ``train``
+parser is generated from these fields and :func:`resolve` is the one place they are checked.
+
 Values here are *resolved*: the linear-scaling rule applied (paper §3.1), the input size and class
 count chosen, the world size counted. ``to_dict()`` is what ``--print-config`` prints and what a
 checkpoint stores; :func:`check_resume` compares two of them.
@@ -10,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import List, Optional
 
-from . import devices, options
+from . import devices, options, recipes
 from .data import BACKENDS
 from .data.augment import PRESETS as AUGMENTATIONS
 from .data.mixup import PAIRINGS
@@ -42,18 +46,13 @@ MODEL, OPTIM, TRICKS, DATA, OUTPUT = ("model", "optimisation (§2.1, §3)", "ref
                                       "data", "output")
 
 
-def _check_recipe(name, flag):
-    from .recipes import find
-    find(name)
-
-
 @dataclass
 class TrainConfig:
     """Every setting of a training run, after resolution (see :func:`resolve`). A field made
     with :func:`~gluon_tricks.options.option` is also a ``train`` flag."""
 
     recipe: Optional[str] = option(
-        None, "--recipe", group=MODEL, metavar="TABLE/ROW", validator=_check_recipe,
+        None, "--recipe", group=MODEL, metavar="TABLE/ROW", validator=lambda name, flag: recipes.find(name),
         help="a paper row, e.g. table6/resnet50d-mixup (gluon-tricks recipes lists them); "
              "its settings are the defaults, every other flag wins")
     preset: str = option(
@@ -195,9 +194,8 @@ def build(given, env=os.environ):
     dataclass defaults, under the preset's, under the recipe's, under ``given``."""
     values = dict(PRESETS.get(given.get("preset"), {}))
     if given.get("recipe"):
-        from .recipes import config_values, find
-        given = dict(given, recipe=find(given["recipe"]).name)
-        values.update(config_values(given["recipe"], given))
+        given = dict(given, recipe=recipes.find(given["recipe"]).name)
+        values.update(recipes.config_values(given["recipe"], given))
     values.update(given)
     return resolve(TrainConfig(**values), env)
 
