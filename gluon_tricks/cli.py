@@ -1,9 +1,11 @@
 """The ``gluon-tricks`` command line: one subcommand per module in ``gluon_tricks.commands``."""
 import argparse
 import importlib
+import os
 import sys
 
-from .errors import UsageError
+from . import __version__
+from .errors import GluonTricksError
 
 # Each module defines NAME, HELP, configure(parser) and run(args) -> exit code.
 COMMANDS = (
@@ -21,11 +23,17 @@ COMMANDS = (
     "figures",
     "detect",
     "segment",
+    "recipes",
 )
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are a single line on stderr with exit code 2."""
+    """An ArgumentParser whose errors are a single line on stderr with exit code 2, and which
+    takes flags only as written (no prefix matching: ``--mode`` is never ``--model``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
@@ -34,6 +42,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser():
     parser = OneLineParser(prog="gluon-tricks",
                            description="Bag of Tricks for Image Classification, in MXNet Gluon.")
+    parser.add_argument("--version", action="version", version="gluon-tricks " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
         module = importlib.import_module("gluon_tricks.commands." + name)
@@ -50,13 +59,19 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.run(args) or 0
-    except UsageError as err:
+        code = args.run(args) or 0
+        sys.stdout.flush()
+        return code
+    except GluonTricksError as err:
         print("gluon-tricks %s: error: %s" % (args.command, err), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("gluon-tricks %s: interrupted" % args.command, file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``--print-config | head``): drop what is left, quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """The one typed training configuration: the ``train`` CLI fills it, every other part reads it.
 
+Each option is declared once, as a field made with :func:`~gluon_tricks.options.option`: its
+flag, aliases, help, choices (imported from the module that owns them) and range. The ``train``
+parser is generated from these fields and :func:`resolve` is the one place they are checked.
+
 Values here are *resolved*: the linear-scaling rule applied (paper §3.1), the input size and class
 count chosen, the world size counted. ``to_dict()`` is what ``--print-config`` prints and what a
 checkpoint stores; :func:`check_resume` compares two of them.
@@ -7,79 +11,163 @@ checkpoint stores; :func:`check_resume` compares two of them.
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional
 
+from . import devices, options, recipes
+from .data import BACKENDS
 from .data.augment import AUGS
+from .data.mixup import PAIRINGS
+from .data.recordfile import index_path
+from .distributed import KVSTORES
 from .errors import UsageError
+from .loss import STYLES
 from .lr_scheduler import MODES as LR_MODES
-from .models import check_input_size, default_input_size, list_models
+from .models import check_input_size, check_model, default_input_size
 from .models.init import INITS
+from .options import option
+from .precision import DTYPES
 
-DTYPES = ("float32", "float16")
-KVSTORES = ("device", "local", "nccl", "dist_sync", "dist_device_sync", "horovod")
-SMOOTHING_STYLES = ("paper", "gluoncv")
-MIXUP_PAIRINGS = ("reverse", "random")
-DATA_BACKENDS = ("rec", "synthetic")
+# What ``--preset`` switches: every documented place where GluonCV's train_imagenet.py differs
+# from the paper (REFERENCE.md §1, §5). "paper" is the dataclass defaults.
+PRESETS = {
+    "paper": {},
+    "gluoncv": dict(aug="gluoncv", smoothing_style="gluoncv", init="msra",
+                    mixup_pairing="reverse", hard_weight=0.5),
+}
 
 # Keys a resumed run may change: they affect where and how often things are written and the input
 # plumbing, never the numbers the run computes.
 SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "tensorboard",
-                  "data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx")
+                  "data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx",
+                  "logging_file", "recipe", "preset")
+
+MODEL, OPTIM, TRICKS, DATA, OUTPUT = ("model", "optimisation (§2.1, §3)", "refinements (§5)",
+                                      "data", "output")
 
 
 @dataclass
 class TrainConfig:
-    """Every setting of a training run, after resolution (see :func:`resolve`)."""
+    """Every setting of a training run, after resolution (see :func:`resolve`). A field made
+    with :func:`~gluon_tricks.options.option` is also a ``train`` flag."""
 
-    model: str = "resnet50_v1d"
-    classes: int = 1000
-    input_size: int = 224
-    num_epochs: int = 120
-    batch_size: int = 32
-    devices: str = "cpu:1"
+    recipe: Optional[str] = option(
+        None, "--recipe", group=MODEL, metavar="TABLE/ROW", validator=lambda name, flag: recipes.find(name),
+        help="a paper row, e.g. table6/resnet50d-mixup (gluon-tricks recipes lists them); "
+             "its settings are the defaults, every other flag wins")
+    preset: str = option(
+        "paper", "--preset", group=MODEL, choices=tuple(PRESETS),
+        help="gluoncv: every GluonCV deviation at once (--aug gluoncv --smoothing-style gluoncv "
+             "--init msra --mixup-pairing reverse --hard-weight 0.5)")
+    model: str = option("resnet50_v1d", "--model", group=MODEL, validator=check_model,
+                        help="network name (gluon-tricks flops --help lists them)")
+    classes: int = option(0, "--classes", group=MODEL, minimum=0,
+                          help="output classes (0: from the .classes file beside train.rec, "
+                               "else 1000)")
+    input_size: int = option(0, "--input-size", group=MODEL, minimum=0,
+                             help="training crop side (0: 299 for inceptionv3, else 224)")
+    num_epochs: int = option(120, "--num-epochs", group=OPTIM, minimum=0, exclusive=True,
+                             help="epochs")
+    batch_size: int = option(32, "--batch-size", group=OPTIM, minimum=0, exclusive=True,
+                             help="images per device per step")
+    devices: str = devices.DEFAULT          # --gpus/--cpus/--num-gpus (commands/arguments.py)
     num_devices: int = 1
     num_workers: int = 1
     total_batch_size: int = 32
-    lr: float = 0.1
-    lr_per_256: Optional[float] = None
-    lr_mode: str = "step"
-    warmup_epochs: int = 0
-    lr_decay_epochs: List[int] = field(default_factory=lambda: [30, 60, 90])
-    lr_decay: float = 0.1
+    lr: float = option(0.1, "--lr", group=OPTIM, minimum=0, exclusive=True,
+                       help="learning rate of the whole job's batch")
+    lr_per_256: Optional[float] = option(
+        None, "--lr-per-256", group=OPTIM, minimum=0, exclusive=True, metavar="LR",
+        help="linear scaling rule (§3.1): lr = value × total batch / 256 (overrides --lr)")
+    lr_mode: str = option("step", "--lr-mode", group=OPTIM, choices=LR_MODES,
+                          help="schedule after warmup")
+    warmup_epochs: int = option(0, "--warmup-epochs", group=OPTIM, minimum=0,
+                                help="linear warmup from 0 (§3.1)")
+    lr_decay_epochs: List[int] = option(
+        None, "--lr-decay-epoch", group=OPTIM, default_factory=lambda: [30, 60, 90],
+        metavar="E1,E2", help="step schedule epochs")
+    lr_decay_period: int = option(0, "--lr-decay-period", group=OPTIM, minimum=0, metavar="P",
+                                  help="GluonCV: decay every P epochs (replaces --lr-decay-epoch)")
+    lr_decay: float = option(0.1, "--lr-decay", group=OPTIM, minimum=0, exclusive=True,
+                             metavar="FACTOR", help="step schedule factor")
     optimizer: str = "nag"
-    momentum: float = 0.9
-    wd: float = 1e-4
-    no_wd: bool = False
-    last_gamma: bool = False
-    label_smoothing: float = 0.0
-    smoothing_style: str = "paper"
-    mixup_alpha: float = 0.0
-    mixup_off_epoch: int = 0
-    mixup_pairing: str = "reverse"
-    teacher: Optional[str] = None
-    teacher_params: Optional[str] = None
-    temperature: float = 20.0
-    hard_weight: Optional[float] = None
-    dtype: str = "float32"
-    loss_scale: str = "dynamic"
-    kvstore: str = "device"
-    aug: str = "paper"
-    init: str = "xavier"
-    data_backend: str = "rec"
-    data_dir: Optional[str] = None
-    rec_train: Optional[str] = None
-    rec_train_idx: Optional[str] = None
-    rec_val: Optional[str] = None
-    rec_val_idx: Optional[str] = None
-    threads: int = 4
-    batches_per_epoch: int = 0
-    save_dir: str = "runs/train"
-    save_frequency: int = 10
-    resume: Optional[str] = None
-    log_interval: int = 50
-    seed: int = 0
-    tensorboard: bool = False
+    momentum: float = option(0.9, "--momentum", group=OPTIM, minimum=0, help="NAG momentum")
+    wd: float = option(1e-4, "--wd", group=OPTIM, minimum=0, help="weight decay")
+    no_wd: bool = option(False, "--no-wd", group=OPTIM,
+                         help="no bias decay (§3.2): weight decay on conv and dense weights only")
+    last_gamma: bool = option(False, "--last-gamma", group=OPTIM,
+                              help="zero γ in each residual block's last BN (§3.2)")
+    label_smoothing: float = option(
+        0.0, "--label-smoothing", "--smoothing", group=TRICKS, minimum=0, nargs="?", const=0.1,
+        metavar="EPS", help="label smoothing ε (bare flag: 0.1, eq. 4)")
+    smoothing_style: str = option("paper", "--smoothing-style", group=TRICKS, choices=STYLES,
+                                  help="paper: on 1−ε, off ε/(K−1); gluoncv: on 1−ε+ε/K, off ε/K")
+    mixup_alpha: float = option(0.0, "--mixup-alpha", group=TRICKS, minimum=0, switch="--mixup",
+                                switch_value=0.2, metavar="ALPHA",
+                                help="Beta(α, α) of mixup (§5.4), used with --mixup")
+    mixup_off_epoch: int = option(0, "--mixup-off-epoch", group=TRICKS, minimum=0, metavar="N",
+                                  help="train the last N epochs without mixup")
+    mixup_pairing: str = option(
+        "random", "--mixup-pairing", group=TRICKS, choices=PAIRINGS,
+        help="random: the paper's random pairs (§5.4); reverse: GluonCV's reversed batch")
+    teacher: Optional[str] = option(
+        None, "--teacher", group=TRICKS, metavar="NAME",
+        validator=lambda name, flag: check_model(name, flag),
+        help="teacher network for distillation (§5.3)")
+    teacher_params: Optional[str] = option(None, "--teacher-params", group=TRICKS,
+                                           metavar="PATH", help="teacher weights (.params)")
+    temperature: float = option(20.0, "--temperature", group=TRICKS, minimum=0, exclusive=True,
+                                metavar="T", help="distillation temperature (eq. 6)")
+    hard_weight: Optional[float] = option(
+        None, "--hard-weight", group=TRICKS, minimum=0, metavar="W",
+        help="GluonCV weighting (1−W)·T²·soft + W·hard; unset: eq. 6 unweighted")
+    dtype: str = option("float32", "--dtype", group=OPTIM, choices=DTYPES,
+                        help="float16: FP16 with float32 master weights (§3.2)")
+    loss_scale: str = option("dynamic", "--loss-scale", group=OPTIM, metavar="SCALE",
+                             help="FP16 loss scale: dynamic or a fixed number")
+    kvstore: str = option("device", "--kvstore", group="devices", choices=KVSTORES,
+                          help="device/local/nccl in one process; dist_* under 'gluon-tricks "
+                               "launch'; horovod under horovodrun")
+    aug: str = option("paper", "--aug", group=DATA, choices=AUGS,
+                      help="paper: §2.1 steps 1-6, colour/PCA/normalize on the training device; "
+                           "paper-decoder: the same ranges in ImageRecordIter's threads "
+                           "(approximate hue and saturation, clipped); gluoncv: GluonCV's "
+                           "ImageRecordIter settings")
+    init: str = option("xavier", "--init", group=MODEL, choices=INITS,
+                       help="xavier: the paper's (§2.1); msra: GluonCV's")
+    data_backend: str = option("rec", "--data-backend", group=DATA, choices=BACKENDS,
+                               metavar="KIND",
+                               help="synthetic: random tensors at the real shape")
+    data_dir: Optional[str] = option(None, "--data-dir", group=DATA, metavar="DIR",
+                                     help="folder with train.rec/.idx and val.rec/.idx")
+    rec_train: Optional[str] = option(None, "--rec-train", group=DATA, metavar="FILE",
+                                      help="training .rec")
+    rec_train_idx: Optional[str] = option(None, "--rec-train-idx", group=DATA, metavar="FILE",
+                                          help="its index (default: beside it)")
+    rec_val: Optional[str] = option(None, "--rec-val", group=DATA, metavar="FILE",
+                                    help="validation .rec")
+    rec_val_idx: Optional[str] = option(None, "--rec-val-idx", group=DATA, metavar="FILE",
+                                        help="its index (default: beside it)")
+    threads: int = option(4, "-j", "--threads", "--num-data-workers", group=DATA, minimum=0,
+                          exclusive=True, metavar="N", help="decoding threads")
+    batches_per_epoch: int = option(0, "--batches-per-epoch", group=DATA, minimum=0,
+                                    metavar="N", help="cap on steps per epoch (0: a full pass)")
+    num_training_samples: int = option(
+        0, "--num-training-samples", group=DATA, minimum=0, metavar="N",
+        help="GluonCV: images per epoch, i.e. N ÷ total batch steps (0: every record)")
+    save_dir: str = option("runs/train", "--save-dir", group=OUTPUT, metavar="DIR",
+                           help="run folder: metrics, checkpoints, plots, log")
+    save_frequency: int = option(10, "--save-frequency", group=OUTPUT, minimum=0,
+                                 exclusive=True, metavar="N", help="checkpoint every N epochs")
+    resume: Optional[str] = option(None, "--resume", group=OUTPUT, metavar="DIR",
+                                   help="run folder to continue from its newest checkpoint")
+    log_interval: int = option(50, "--log-interval", group=OUTPUT, minimum=0, exclusive=True,
+                               metavar="N", help="progress line every N batches")
+    logging_file: str = option("train.log", "--logging-file", group=OUTPUT, metavar="FILE",
+                               help="copy of the terminal's lines (relative: in the run folder)")
+    tensorboard: bool = option(False, "--tensorboard", group=OUTPUT,
+                               help="also write TensorBoard event files")
+    seed: int = option(0, "--seed", group=OUTPUT, help="random seed")
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -90,27 +178,27 @@ class TrainConfig:
     @property
     def contexts(self):
         """The MXNet contexts this process trains on (see ``devices``: "gpu:0,1" or "cpu:N")."""
-        import mxnet as mx
-        kind, spec = self.devices.split(":")
-        if kind == "gpu":
-            return [mx.gpu(int(i)) for i in spec.split(",")]
-        return [mx.cpu(i) for i in range(int(spec))]
+        return devices.contexts(self.devices)
 
     @property
     def fp16(self):
         return self.dtype == "float16"
 
+    @property
+    def log_path(self):
+        """Where the terminal's lines are copied: ``logging_file``, relative to the run folder."""
+        return os.path.join(self.save_dir, os.path.expanduser(self.logging_file))
 
-def _choice(name, value, choices):
-    if value not in choices:
-        raise UsageError("--%s %r is not valid; choose one of: %s"
-                         % (name.replace("_", "-"), value, ", ".join(choices)))
 
-
-def _positive(name, value, allow_zero=False):
-    if value is None or value < 0 or (value == 0 and not allow_zero):
-        raise UsageError("--%s must be %s, got %r" % (name.replace("_", "-"),
-                                                     "≥ 0" if allow_zero else "> 0", value))
+def build(given, env=os.environ):
+    """The resolved TrainConfig of the options a user gave (a dict keyed by field name): the
+    dataclass defaults, under the preset's, under the recipe's, under ``given``."""
+    values = dict(PRESETS.get(given.get("preset"), {}))
+    if given.get("recipe"):
+        given = dict(given, recipe=recipes.find(given["recipe"]).name)
+        values.update(recipes.config_values(given["recipe"], given))
+    values.update(given)
+    return resolve(TrainConfig(**values), env)
 
 
 def world_size(kvstore, env=os.environ):
@@ -122,21 +210,6 @@ def world_size(kvstore, env=os.environ):
     if kvstore.startswith("dist") and env.get("DMLC_NUM_WORKER"):
         return int(env["DMLC_NUM_WORKER"])
     return 1
-
-
-def parse_devices(gpus, cpus):
-    """``--gpus 0,1`` / ``--cpus N`` → the canonical ``devices`` string; CPU 1 by default."""
-    if gpus and cpus:
-        raise UsageError("give either --gpus or --cpus, not both")
-    if gpus:
-        ids = [g.strip() for g in str(gpus).split(",") if g.strip()]
-        if not all(g.isdigit() for g in ids) or len(set(ids)) != len(ids):
-            raise UsageError("--gpus takes distinct device numbers like 0,1,2,3, got %r" % gpus)
-        return "gpu:" + ",".join(ids), len(ids)
-    cpus = 1 if cpus is None else cpus
-    if cpus < 1:
-        raise UsageError("--cpus must be ≥ 1, got %d" % cpus)
-    return "cpu:%d" % cpus, cpus
 
 
 def _data_paths(cfg):
@@ -151,7 +224,7 @@ def _data_paths(cfg):
     for split in ("train", "val"):
         rec = getattr(cfg, "rec_%s" % split)
         if rec and not getattr(cfg, "rec_%s_idx" % split):
-            setattr(cfg, "rec_%s_idx" % split, os.path.splitext(rec)[0] + ".idx")
+            setattr(cfg, "rec_%s_idx" % split, index_path(rec))
 
 
 def classes_from_records(rec_path):
@@ -166,18 +239,10 @@ def classes_from_records(rec_path):
 
 
 def resolve(cfg, env=os.environ):
-    """Check ``cfg`` and fill the derived values in place; bad values raise one-line UsageErrors."""
-    if cfg.model not in list_models():
-        raise UsageError("unknown model %r; choose one of: %s" % (cfg.model, ", ".join(list_models())))
-    for name, choices in (("lr_mode", LR_MODES), ("dtype", DTYPES), ("kvstore", KVSTORES),
-                          ("aug", AUGS), ("init", INITS), ("smoothing_style", SMOOTHING_STYLES),
-                          ("mixup_pairing", MIXUP_PAIRINGS), ("data_backend", DATA_BACKENDS)):
-        _choice(name, getattr(cfg, name), choices)
-    for name in ("num_epochs", "batch_size", "threads", "log_interval", "save_frequency"):
-        _positive(name, getattr(cfg, name))
-    for name in ("warmup_epochs", "wd", "momentum", "mixup_alpha", "mixup_off_epoch",
-                 "batches_per_epoch", "label_smoothing"):
-        _positive(name, getattr(cfg, name), allow_zero=True)
+    """Check ``cfg`` and fill the derived values in place; bad values raise one-line UsageErrors.
+    This is the one place a training option is checked."""
+    options.check(cfg)
+    cfg.devices, cfg.num_devices = devices.parse(cfg.devices)
     if cfg.warmup_epochs >= cfg.num_epochs:
         raise UsageError("--warmup-epochs (%d) must be smaller than --num-epochs (%d)"
                          % (cfg.warmup_epochs, cfg.num_epochs))
@@ -191,16 +256,12 @@ def resolve(cfg, env=os.environ):
         if not scale > 0:
             raise UsageError("--loss-scale takes 'dynamic' or a positive number, got %r"
                              % cfg.loss_scale)
-    if cfg.hard_weight is not None and not 0 <= cfg.hard_weight <= 1:
+        cfg.loss_scale = str(cfg.loss_scale)
+    if cfg.hard_weight is not None and not cfg.hard_weight <= 1:
         raise UsageError("--hard-weight must be in [0, 1], got %r" % cfg.hard_weight)
-    if cfg.teacher:
-        if cfg.teacher not in list_models():
-            raise UsageError("unknown teacher model %r; choose one of: %s"
-                             % (cfg.teacher, ", ".join(list_models())))
-        if not cfg.teacher_params:
-            raise UsageError("--teacher needs --teacher-params FILE (a GluonCV zoo file or one "
-                             "of our checkpoints' model.params)")
-    _positive("temperature", cfg.temperature)
+    if cfg.teacher and not cfg.teacher_params:
+        raise UsageError("--teacher needs --teacher-params FILE (a GluonCV zoo file or one "
+                         "of our checkpoints' model.params)")
     if cfg.mixup_alpha == 0:
         cfg.mixup_off_epoch = 0
 
@@ -209,13 +270,15 @@ def resolve(cfg, env=os.environ):
         cfg.num_devices = 1
     cfg.total_batch_size = cfg.batch_size * cfg.num_devices * cfg.num_workers
     if cfg.lr_per_256 is not None:
-        _positive("lr_per_256", cfg.lr_per_256)
         cfg.lr = cfg.lr_per_256 * cfg.total_batch_size / 256.0
-    _positive("lr", cfg.lr)
+    if cfg.lr_decay_period:
+        cfg.lr_decay_epochs = list(range(cfg.lr_decay_period, cfg.num_epochs, cfg.lr_decay_period))
     cfg.lr_decay_epochs = sorted(int(e) for e in cfg.lr_decay_epochs)
     if any(e < 1 for e in cfg.lr_decay_epochs):
         raise UsageError("--lr-decay-epoch takes positive epoch numbers like 30,60,90, got %s"
-                         % cfg.lr_decay_epochs)
+                         % ",".join(map(str, cfg.lr_decay_epochs)))
+    if cfg.num_training_samples and not cfg.batches_per_epoch:
+        cfg.batches_per_epoch = max(1, cfg.num_training_samples // cfg.total_batch_size)
     if not cfg.input_size:
         cfg.input_size = default_input_size(cfg.model)
     if cfg.input_size < 32:
@@ -232,8 +295,10 @@ def resolve(cfg, env=os.environ):
 def check_resume(saved, current):
     """Raise a UsageError naming every setting that differs between a checkpoint's config and
     this run's, except the ones in SAFE_ON_RESUME."""
-    diffs = ["%s (checkpoint: %s, now: %s)" % (k, saved.get(k), v)
-             for k, v in current.items() if k not in SAFE_ON_RESUME and saved.get(k) != v]
+    defaults = TrainConfig().to_dict()     # keys added since the checkpoint: their defaults
+    diffs = ["%s (checkpoint: %s, now: %s)" % (k, saved.get(k, defaults.get(k)), v)
+             for k, v in current.items()
+             if k not in SAFE_ON_RESUME and saved.get(k, defaults.get(k)) != v]
     if diffs:
         raise UsageError("cannot resume: %s differ; only %s may change on resume"
                          % ("; ".join(diffs), ", ".join(SAFE_ON_RESUME)))

@@ -12,7 +12,11 @@ FP16 overflow before applying them (``allreduce_grads`` then ``update``):
 import mxnet as mx
 from mxnet import gluon
 
+from .devices import check_gpus
 from .errors import UsageError
+
+# device/local/nccl: one process; dist_*: MXNet's parameter server; horovod: under horovodrun.
+KVSTORES = ("device", "local", "nccl", "dist_sync", "dist_device_sync", "horovod")
 
 
 class Distribution:
@@ -24,7 +28,7 @@ class Distribution:
         self.kvstore = cfg.kvstore
         self.rank, self.size, self.local_rank = 0, 1, 0
         contexts = cfg.contexts
-        _check_gpus(contexts)
+        check_gpus(contexts)
         if cfg.kvstore == "horovod":
             self.horovod = _import_horovod()
             self.horovod.init()
@@ -84,24 +88,6 @@ class Distribution:
             self.horovod.allreduce(mx.nd.zeros(1), name="barrier").wait_to_read()
         elif self.is_dist:
             self.kvstore._barrier()
-
-
-def _check_gpus(contexts):
-    """A one-line error when the run asks for GPUs this MXNet cannot see."""
-    wanted = [c.device_id for c in contexts if c.device_type == "gpu"]
-    if not wanted:
-        return
-    try:
-        available = mx.context.num_gpus()
-    except mx.base.MXNetError:
-        available = 0
-    if max(wanted) >= available:
-        if mx.runtime.Features().is_enabled("CUDA"):
-            fix = "check nvidia-smi and CUDA_VISIBLE_DEVICES, or train on --cpus N"
-        else:
-            fix = "install the GPU build (bash tools/install.sh --gpu) or train on --cpus N"
-        raise UsageError("--gpus %s asks for GPU %d but MXNet sees %d GPU(s) here (no GPU "
-                         "visible); %s" % (",".join(map(str, wanted)), max(wanted), available, fix))
 
 
 def _import_horovod():

@@ -1,13 +1,17 @@
-"""The error type every command raises for bad input: the CLI prints it as one line and exits 2."""
+"""The package's own errors; the CLI alone turns them into one line on stderr and an exit code."""
 
 
-class UsageError(ValueError):
-    """Bad input from the user: the message names the problem and what to do about it."""
+class GluonTricksError(Exception):
+    """A failure the user can act on: the message names the problem and what to do."""
+
+    exit_code = 1
+
+
+class UsageError(GluonTricksError, ValueError):
+    """Bad input from the user (a flag, a file, a missing device): exit code 2."""
 
     exit_code = 2
 
 
-class TrainingFailed(UsageError):
-    """Training stopped on its own (e.g. the loss diverged): one line saying where things stand."""
-
-    exit_code = 1
+class TrainingFailed(GluonTricksError):
+    """Training stopped on its own (e.g. the loss diverged): not a usage error; exit code 1."""

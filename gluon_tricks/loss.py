@@ -6,18 +6,17 @@ and return one loss per sample, shape (batch,). Labels are either integer class 
 """
 import mxnet as mx
 
-from .errors import UsageError
 
 STYLES = ("paper", "gluoncv")
 
 
 def _check_smoothing(classes, eps, style):
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-        raise UsageError("classes must be an integer >= 2, got %r" % (classes,))
+        raise ValueError("classes must be an integer >= 2, got %r" % (classes,))
     if not 0 <= eps < 1:
-        raise UsageError("label smoothing must be in [0, 1), got %r" % (eps,))
+        raise ValueError("label smoothing must be in [0, 1), got %r" % (eps,))
     if style not in STYLES:
-        raise UsageError("unknown label smoothing style %r; choose one of: %s"
+        raise ValueError("unknown label smoothing style %r; choose one of: %s"
                          % (style, ", ".join(STYLES)))
 
 
@@ -83,9 +82,9 @@ class DistillationLoss(SoftmaxCrossEntropy):
                  style="paper", **kwargs):
         super().__init__(classes, smoothing, style, **kwargs)
         if not temperature > 0:
-            raise UsageError("distillation temperature must be > 0, got %r" % (temperature,))
+            raise ValueError("distillation temperature must be > 0, got %r" % (temperature,))
         if hard_weight is not None and not 0 <= hard_weight <= 1:
-            raise UsageError("hard_weight must be in [0, 1] or None (paper eq. 6), got %r"
+            raise ValueError("hard_weight must be in [0, 1] or None (paper eq. 6), got %r"
                              % (hard_weight,))
         self._temperature, self._hard_weight = temperature, hard_weight
 

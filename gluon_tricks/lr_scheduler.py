@@ -20,7 +20,6 @@ import math
 import mxnet as mx
 import numpy as np
 
-from .errors import UsageError
 
 MODES = ("step", "cosine", "poly")
 
@@ -82,38 +81,38 @@ class BagOfTricksScheduler(mx.lr_scheduler.LRScheduler):
 
 
 def _check_int(name, value, minimum):
-    """Raise UsageError unless ``value`` is an int >= ``minimum``."""
+    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UsageError("%s must be an integer >= %d, got %r" % (name, minimum, value))
+        raise ValueError("%s must be an integer >= %d, got %r" % (name, minimum, value))
 
 
 def make_scheduler(mode, base_lr, iters_per_epoch, num_epochs, warmup_epochs=0,
                    step_epochs=(), step_factor=0.1, power=2):
-    """Build a :class:`BagOfTricksScheduler` after checking the arguments (UsageError if bad).
+    """Build a :class:`BagOfTricksScheduler` after checking the arguments (ValueError if bad).
 
     ``step_epochs``/``step_factor`` are used by mode "step" only, ``power`` by mode "poly" only.
     Step epochs at or past ``num_epochs`` never take effect (so a 120-epoch recipe shortened with
     ``--num-epochs`` still runs), and no step epochs at all mean a constant lr after warmup.
     """
     if mode not in MODES:
-        raise UsageError("unknown lr mode %r; choose one of: %s" % (mode, ", ".join(MODES)))
+        raise ValueError("unknown lr mode %r; choose one of: %s" % (mode, ", ".join(MODES)))
     if not base_lr > 0:
-        raise UsageError("base_lr must be > 0, got %r" % (base_lr,))
+        raise ValueError("base_lr must be > 0, got %r" % (base_lr,))
     _check_int("iters_per_epoch", iters_per_epoch, 1)
     _check_int("num_epochs", num_epochs, 1)
     _check_int("warmup_epochs", warmup_epochs, 0)
     if warmup_epochs >= num_epochs:
-        raise UsageError("warmup_epochs (%d) must be smaller than num_epochs (%d)"
+        raise ValueError("warmup_epochs (%d) must be smaller than num_epochs (%d)"
                          % (warmup_epochs, num_epochs))
     if mode == "step":
         for epoch in step_epochs:
             if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
-                raise UsageError("step epoch %r must be a positive integer (epochs at or past "
+                raise ValueError("step epoch %r must be a positive integer (epochs at or past "
                                  "num_epochs are never reached)" % (epoch,))
         if not step_factor > 0:
-            raise UsageError("step_factor must be > 0, got %r" % (step_factor,))
+            raise ValueError("step_factor must be > 0, got %r" % (step_factor,))
     if mode == "poly" and not power > 0:
-        raise UsageError("power must be > 0, got %r" % (power,))
+        raise ValueError("power must be > 0, got %r" % (power,))
     return BagOfTricksScheduler(mode, base_lr, iters_per_epoch, num_epochs, warmup_epochs,
                                 step_epochs, step_factor, power)
 

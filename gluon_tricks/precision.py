@@ -7,6 +7,9 @@ scale, and doubles it after ``window`` clean steps in a row.
 """
 import mxnet as mx
 
+# Training/evaluation dtypes: float16 means FP16 with float32 master weights (§3.2).
+DTYPES = ("float32", "float16")
+
 
 class LossScaler:
     """Static (``mode`` a number) or dynamic (``mode="dynamic"``) loss scaling."""

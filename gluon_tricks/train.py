@@ -26,6 +26,7 @@ from .data.synthetic import SyntheticBatches
 from .distributed import Distribution
 from .errors import TrainingFailed, UsageError
 from .evaluate import evaluate
+from .logfile import copy_output
 from .loss import DistillationLoss, SoftmaxCrossEntropy
 from .lr_scheduler import scheduler_from_config
 from .models import get_model, initialize
@@ -125,7 +126,7 @@ class Run:
         resume_from = self._find_resume_checkpoint()
 
         self.val = self._val_batches() if dist.is_root else None
-        self.iters = self._epoch_batches(0).num_batches
+        self.iters = self.epoch_batches(0).num_batches
         if cfg.batches_per_epoch:
             self.iters = min(self.iters, cfg.batches_per_epoch)
 
@@ -149,7 +150,8 @@ class Run:
             dist.broadcast(self.net)
 
     # -- data -------------------------------------------------------------------------------
-    def _epoch_batches(self, epoch):
+    def epoch_batches(self, epoch):
+        """The training batches of epoch ``epoch``, seeded from (seed, epoch, rank)."""
         cfg, seed = self.cfg, epoch_seed(self.cfg.seed, epoch, self.dist.rank)
         if cfg.data_backend == "synthetic":
             return SyntheticBatches(self.local_batch, cfg.input_size, cfg.classes,
@@ -213,8 +215,9 @@ class Run:
         if self.dist.is_root:
             print(text, flush=True)
 
-    def _step(self, batch, use_mixup, rng):
-        """One update on every device; returns per-device (loss sum, correct count) NDArrays."""
+    def step(self, batch, use_mixup, rng):
+        """One update on every device (what ``train`` runs per batch, and ``bench train`` times);
+        returns per-device (loss sum, correct count) NDArrays."""
         cfg = self.cfg
         xs, ys = split_to_contexts(batch, self.contexts)
         if self.augmenters:
@@ -238,13 +241,15 @@ class Run:
         return [(loss.sum(), (o.argmax(axis=1) == h.astype(o.dtype)).sum())
                 for loss, o, h in zip(losses, outputs, hard)]
 
-    def _train_epoch(self, epoch, progress, log):
+    def train_epoch(self, epoch, progress, log):
+        """Epoch ``epoch`` (0-based) of training, printing and logging ``progress`` lines to
+        ``log`` (a MetricsLog); returns its mean loss, train accuracy and whether mixup ran."""
         cfg = self.cfg
         seed = epoch_seed(cfg.seed, epoch, self.dist.rank)
         seed_everything(seed)
         rng = np.random.RandomState(seed)
         use_mixup = cfg.mixup_alpha > 0 and mixup_active(epoch, cfg.num_epochs, cfg.mixup_off_epoch)
-        batches = self._epoch_batches(epoch)
+        batches = self.epoch_batches(epoch)
         progress.start_epoch(epoch)
         totals = np.zeros(3)
         window = []
@@ -252,7 +257,7 @@ class Run:
         for i in range(self.iters):
             batch = next(batches)
             fetched = time.time()
-            window.append(self._step(batch, use_mixup, rng))
+            window.append(self.step(batch, use_mixup, rng))
             loss, metric = 0.0, None
             if (i + 1) % cfg.log_interval == 0 or i == self.iters - 1:
                 loss_sum = sum(float(l.asscalar()) for step in window for l, _ in step)
@@ -288,7 +293,7 @@ class Run:
         try:
             for epoch in range(self.start_epoch, cfg.num_epochs):
                 start = time.time()
-                train = self._train_epoch(epoch, progress, log)
+                train = self.train_epoch(epoch, progress, log)
                 seconds = time.time() - start
                 if not self.dist.is_root:
                     continue
@@ -331,6 +336,9 @@ def train(cfg):
                          "or --data-backend synthetic")
     os.makedirs(cfg.save_dir, exist_ok=True)
     dist = Distribution(cfg)
-    return Run(cfg, dist).fit()
+    if not dist.is_root:
+        return Run(cfg, dist).fit()
+    with copy_output(cfg.log_path):
+        return Run(cfg, dist).fit()
 
 

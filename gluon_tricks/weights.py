@@ -11,7 +11,7 @@ import mxnet as mx
 
 from . import checkpoint
 from .errors import UsageError
-from .models import check_input_size, default_input_size, get_model, list_models
+from .models import check_input_size, check_model, default_input_size, get_model
 from .zoo import zoo_model
 
 # The classifier's weight in GluonCV's structural names: ``fc`` (ResNet v1b/c/d), ``output``
@@ -120,35 +120,6 @@ def find_source(path, model=None, classes=0, input_size=0, checkpoint_name=None)
     return Source(params, model, classes or None, size, config)
 
 
-def add_source_arguments(p):
-    """The arguments that choose weights (``PATH``, ``--checkpoint``) and what they are
-    (``--model``, ``--classes``, ``--input-size``), shared by eval and export."""
-    p.add_argument("source", nargs="?", metavar="PATH",
-                   help="a .params file (GluonCV zoo file or a checkpoint's model.params), a "
-                        "checkpoint directory, or a run folder (its config.json and best checkpoint)")
-    p.add_argument("--params", "--params-file", dest="params", metavar="PATH",
-                   help="the same as PATH (--params-file: GluonCV's name)")
-    p.add_argument("--checkpoint", metavar="NAME",
-                   help="checkpoint of a run folder: best (default), latest, epoch-0003, ...")
-    p.add_argument("--model", metavar="NAME",
-                   help="network (default: the run's config.json, or the zoo file name): %s"
-                        % ", ".join(list_models()))
-    p.add_argument("--classes", type=int, default=0, metavar="K",
-                   help="output classes (default: the run's, else the rows of the file's classifier)")
-    p.add_argument("--input-size", type=int, default=0, metavar="S",
-                   help="input side, the center crop for eval (default: the run's, else 299 "
-                        "for inceptionv3, 224 for the others)")
-
-
-def source_from_args(args):
-    """:func:`find_source` of the arguments :func:`add_source_arguments` declared."""
-    if bool(args.source) == bool(args.params):
-        raise UsageError("give the weights once: PATH or --params PATH (a zoo file, a "
-                         "checkpoint or a run folder)")
-    return find_source(args.source or args.params, args.model, args.classes, args.input_size,
-                       args.checkpoint)
-
-
 def read_params(path):
     """The arrays of a ``.params`` file by name; a file MXNet cannot read is a UsageError."""
     try:
@@ -213,8 +184,7 @@ def load_model(name, path, classes=None, ctx=None):
 def checked_input_size(model, classes, input_size):
     """Validate ``--model``, ``--classes`` and ``--input-size`` of a command that loads weights;
     returns the input size (the model's default when 0)."""
-    if model not in list_models():
-        raise UsageError("unknown model %r; choose one of: %s" % (model, ", ".join(list_models())))
+    check_model(model)
     if classes < 0:
         raise UsageError("--classes must be a positive integer, got %d" % classes)
     size = input_size or default_input_size(model)

@@ -8,8 +8,6 @@ import os
 import re
 from typing import NamedTuple
 
-from .config import TrainConfig, parse_devices
-from .distributed import _check_gpus
 from .errors import UsageError
 from .models import list_models
 
@@ -97,15 +95,3 @@ def _download_error(err):
     lines = str(err).strip().splitlines()
     return "%s: %s" % (type(err).__name__, lines[0] if lines else "no details")
 
-
-def device_contexts(gpus, cpus, num_gpus=0):
-    """(MXNet contexts, devices text) of ``--gpus``/``--cpus`` or GluonCV's ``--num-gpus N``
-    (GPUs 0..N-1); a one-line error for GPUs that MXNet cannot see."""
-    if num_gpus:
-        if gpus or num_gpus < 0:
-            raise UsageError("--num-gpus takes a count ≥ 1 and replaces --gpus; give one of them")
-        gpus = ",".join(str(i) for i in range(num_gpus))
-    devices, _ = parse_devices(gpus, cpus)
-    contexts = TrainConfig(devices=devices).contexts
-    _check_gpus(contexts)
-    return contexts, devices

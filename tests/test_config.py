@@ -65,7 +65,6 @@ def test_world_size_enters_total_batch_and_linear_scaling():
     (("--warmup-epochs", "10", "--num-epochs", "5"), "--warmup-epochs (10) must be smaller"),
     (("--loss-scale", "big"), "--loss-scale takes 'dynamic' or a positive number"),
     (("--teacher", "resnet152_v1d"), "--teacher needs --teacher-params"),
-    (("--gpus", "0", "--cpus", "2"), "either --gpus or --cpus"),
     (("--gpus", "a,b"), "--gpus takes distinct device numbers"),
     (("--lr-decay-epoch", "0,30"), "--lr-decay-epoch takes positive epoch numbers"),
     (("--label-smoothing", "1.5"), "--label-smoothing must be in [0, 1)"),
@@ -73,10 +72,83 @@ def test_world_size_enters_total_batch_and_linear_scaling():
     (("--input-size", "16"), "--input-size must be at least 32"),
     (("--model", "inceptionv3", "--input-size", "224"), "input size 224 is too small for inceptionv3"),
     (("--mixup", "--mixup-alpha", "0"), "--mixup-alpha must be > 0"),
-    (("--kvstore", "ring"), "invalid choice: 'ring'"),
+    (("--kvstore", "ring"), "--kvstore 'ring' is not valid; choose one of: device"),
+    (("--lr-mode", "linear"), "--lr-mode 'linear' is not valid; choose one of: step, cosine"),
+    (("--preset", "timm"), "--preset 'timm' is not valid; choose one of: paper, gluoncv"),
+    (("--recipe", "table9/x"), "unknown recipe 'table9/x'"),
+    (("--teacher", "resnet51", "--teacher-params", "t.params"), "unknown teacher model 'resnet51'"),
+    (("--cpus", "0"), "--cpus must be ≥ 1"),
+    (("--num-gpus", "-1"), "--num-gpus must be ≥ 0"),
+    (("--mode", "hybrid", "--model", "resnet51"), "unknown model 'resnet51'"),
+    (("--smoothing-styl", "paper"), "unrecognized arguments: --smoothing-styl"),
 ])
 def test_bad_flags_are_one_line_exit_2(args, needle):
     assert needle in one_line_error(run_cli("train", "--print-config", *args))
+
+
+def test_the_last_device_flag_wins():
+    assert print_config("--gpus", "0", "--cpus", "2")["devices"] == "cpu:2"
+    assert print_config("--cpus", "2", "--num-gpus", "3")["devices"] == "gpu:0,1,2"
+    cfg = print_config("--num-gpus", "4", "--gpus", "1,3")
+    assert (cfg["devices"], cfg["num_devices"]) == ("gpu:1,3", 2)
+    assert print_config("--num-gpus", "0")["devices"] == "cpu:1"
+
+
+def test_preset_gluoncv_switches_every_deviation_and_flags_still_win():
+    paper = print_config()
+    cfg = print_config("--preset", "gluoncv")
+    assert paper["preset"] == "paper" and cfg["preset"] == "gluoncv"
+    assert (paper["aug"], paper["smoothing_style"], paper["init"], paper["mixup_pairing"],
+            paper["hard_weight"]) == ("paper", "paper", "xavier", "random", None)
+    assert (cfg["aug"], cfg["smoothing_style"], cfg["init"], cfg["mixup_pairing"],
+            cfg["hard_weight"]) == ("gluoncv", "gluoncv", "msra", "reverse", 0.5)
+    assert print_config("--init", "xavier", "--preset", "gluoncv")["init"] == "xavier"
+
+
+def test_every_flag_is_declared_once_on_its_field():
+    """Each TrainConfig option field has one flag in the generated parser, and every field a
+    user sets has a flag (the derived ones excepted)."""
+    import argparse
+    from gluon_tricks import options
+    from gluon_tricks.commands.train import configure
+    parser = argparse.ArgumentParser(allow_abbrev=False)
+    configure(parser)
+    dests = {a.dest for a in parser._actions}
+    fields = {f.name for f, _ in options.options_of(TrainConfig)}
+    derived = {"devices", "num_devices", "num_workers", "total_batch_size", "optimizer"}
+    assert fields | derived == set(TrainConfig().to_dict())
+    assert fields <= dests and "devices" in dests
+
+
+def test_choice_lists_are_the_owning_modules():
+    from gluon_tricks import loss, lr_scheduler, options
+    from gluon_tricks.data import BACKENDS, augment, mixup
+    from gluon_tricks.distributed import KVSTORES
+    from gluon_tricks.models.init import INITS
+    from gluon_tricks.precision import DTYPES
+    choices = {f.name: opt.choice_list() for f, opt in options.options_of(TrainConfig)}
+    assert choices["smoothing_style"] == tuple(loss.STYLES)
+    assert choices["mixup_pairing"] == tuple(mixup.PAIRINGS)
+    assert choices["aug"] == tuple(augment.PRESETS)
+    assert choices["lr_mode"] == tuple(lr_scheduler.MODES)
+    assert choices["init"] == tuple(INITS) and choices["dtype"] == tuple(DTYPES)
+    assert choices["kvstore"] == tuple(KVSTORES) and choices["data_backend"] == tuple(BACKENDS)
+
+
+def test_resolve_is_the_validator_for_programmatic_configs_too():
+    with pytest.raises(UsageError, match="--smoothing-style 'timm' is not valid"):
+        resolve(TrainConfig(smoothing_style="timm"))
+    with pytest.raises(UsageError, match="--temperature must be > 0"):
+        resolve(TrainConfig(temperature=0))
+    with pytest.raises(UsageError, match="--gpus takes distinct device numbers"):
+        resolve(TrainConfig(devices="gpu:0,0"))
+
+
+def test_resume_accepts_checkpoints_written_before_a_field_existed():
+    saved = resolve(TrainConfig(model="resnet18_v1", batch_size=8)).to_dict()
+    for key in ("lr_decay_period", "num_training_samples", "preset", "recipe", "logging_file"):
+        del saved[key]
+    check_resume(saved, resolve(TrainConfig(model="resnet18_v1", batch_size=8)).to_dict())
 
 
 def test_training_without_data_says_how_to_get_some(tmp_path):

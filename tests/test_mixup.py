@@ -5,7 +5,6 @@ import pytest
 from numpy.testing import assert_allclose
 
 from gluon_tricks.data.mixup import mixup, mixup_active
-from gluon_tricks.errors import UsageError
 
 
 def numpy_mixup(data, labels, classes, lam, order):
@@ -61,9 +60,9 @@ def test_lambda_follows_beta():
 
 def test_bad_arguments():
     data, labels = (mx.nd.array(a) for a in batch())
-    with pytest.raises(UsageError, match="alpha"):
+    with pytest.raises(ValueError, match="alpha"):
         mixup(data, labels, 5, 0.0)
-    with pytest.raises(UsageError, match="pairing"):
+    with pytest.raises(ValueError, match="pairing"):
         mixup(data, labels, 5, 0.2, pairing="shuffle")
 
 

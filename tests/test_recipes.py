@@ -354,8 +354,10 @@ def test_default_command_is_gluon_tricks(home, tmp_path):
     assert proc.returncode == 0, proc.stderr
     argv = proc.stdout.splitlines()
     assert argv[0] == "train" and argv[-2:] == ["--num-epochs", "7"]
-    assert argv[argv.index("--gpus") + 1] == "0,1,2,3,4,5,6,7"
-    assert argv[argv.index("--batch-size") + 1] == "32"
+    # The batch arithmetic is the train command's (gluon_tricks/recipes.py): resolve what the
+    # script would run, as it would run it.
+    cfg = resolve_in_process(argv + ["--print-config"])
+    assert (cfg["devices"], cfg["batch_size"], cfg["num_epochs"]) == (PAPER_GPUS, 32, 7)
 
 
 def test_missing_command_fails_with_one_line(home):
@@ -481,3 +483,47 @@ def test_smoke_teacher_then_student_with_default_paths(demo, tmp_path):
     cfg = _check_run(proc, tmp_path / "runs" / "table6" / "mobilenet-distill",
                      dict(teacher="resnet18_v1b", label_smoothing=0.1))
     assert cfg["teacher_params"] == "runs/table6/teacher-resnet152d/checkpoints/best/model.params"
+
+
+# --------------------------------------------------------------------------------------------
+# The recipe table (gluon_tricks/recipes.py) and `gluon-tricks recipes`
+# --------------------------------------------------------------------------------------------
+
+def test_recipe_table_has_every_row_with_the_papers_numbers():
+    from gluon_tricks import recipes
+    assert sorted(row.name + ".sh" for row in recipes.ROWS) == sorted(EXPECTED_SCRIPTS)
+    for script in EXPECTED_SCRIPTS:
+        acc, _ = ROWS[script]
+        paper = recipes.find(script).paper
+        assert (paper is None) if acc is None else (paper[:2] == acc), script
+
+
+def test_identical_rows_are_one_recipe_under_several_names():
+    from gluon_tricks import recipes
+    same = recipes.same_as(recipes.find("table3/resnet50-efficient"))
+    assert sorted(same) == ["table4/bs1024-fp16", "table5/resnet50"]
+    assert recipes.same_as(recipes.find("table5/resnet50-d")) == ["table6/resnet50d-efficient"]
+    assert recipes.same_as(recipes.find("table6/resnet50d-mixup")) == []
+
+
+def test_recipes_command_lists_rows_with_paper_numbers():
+    from gluon_tricks.cli import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["recipes"]) == 0
+    text = out.getvalue()
+    for script in EXPECTED_SCRIPTS:
+        acc, _ = ROWS[script]
+        line = next(l for l in text.splitlines() if l.startswith(script[:-3] + " "))
+        if acc is not None:
+            assert "%.2f / %.2f" % acc[:2] in line, line
+
+
+def test_train_recipe_without_the_script_is_the_same_run(home, recorder):
+    """`gluon-tricks train --recipe ROW` alone resolves as the script does with no environment
+    but DATA_DIR (the script always passes the data folder)."""
+    via_script = recorded_config("table6/resnet50d-distill.sh",
+                                 env=recipe_env(home, GLUON_TRICKS=recorder), cwd=home)
+    direct = resolve_in_process(["train", "--recipe", "table6/resnet50d-distill",
+                                 "--data-dir", via_script["data_dir"], "--print-config"])
+    assert direct == via_script

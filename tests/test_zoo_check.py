@@ -109,7 +109,7 @@ def test_models_limits_what_is_scored_and_listed(models_dir, val_set):
     assert "missing: 1 published model(s)" in proc.stdout and "ResNet50_v1d" in proc.stdout
     line = one_line_error(run_cli("zoo-check", "--models-dir", models_dir, "--rec", rec,
                                   "--models", "resnet51"))
-    assert "unknown model(s) resnet51" in line
+    assert "unknown model 'resnet51'" in line
 
 
 def test_download_goes_through_gluoncvs_model_store_and_fails_in_one_line_offline(tmp_path,

@@ -11,11 +11,12 @@ import shlex
 import shutil
 import time
 
+from . import arguments
 from . import train as train_command
 from ..data import demo as demo_data
+from ..devices import usable_contexts
 from ..errors import UsageError
 from ..report import TABLE6_RESNET50D_MIXUP, write_report
-from ..zoo import device_contexts
 
 NAME = "demo"
 HELP = "train ResNet-50-D with the paper's best recipe on the demo data and write a report"
@@ -40,12 +41,11 @@ def configure(p):
                    help="training images per class of the demo set (default 260)")
     p.add_argument("--val-per-class", type=int, default=50, metavar="M",
                    help="validation images per class of the demo set (default 50)")
-    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0 or 0,1 (default: CPU)")
-    p.add_argument("--cpus", type=int, default=None, help="number of CPU contexts (default 1)")
+    arguments.add_devices(p)
     p.add_argument("--dtype", choices=("auto", "float32", "float16"), default="auto",
                    help="auto: FP16 on GPUs as in the paper (§3.2), FP32 on the CPU")
     p.add_argument("--seed", type=int, default=0, help="training seed (the demo set is always the same)")
-    p.add_argument("-j", "--threads", type=int, default=4, help="decoding threads")
+    arguments.add_threads(p)
 
 
 def schedule(epochs):
@@ -68,7 +68,8 @@ def log_interval(steps):
 def train_argv(args, data_dir):
     """The ``gluon-tricks train`` arguments of the demo's recipe (paper Table 6, scaled down)."""
     warmup, mixup_off = schedule(args.epochs)
-    dtype = args.dtype if args.dtype != "auto" else ("float16" if args.gpus else "float32")
+    kind, spec = args.devices.split(":")
+    dtype = args.dtype if args.dtype != "auto" else ("float16" if kind == "gpu" else "float32")
     argv = ["--model", MODEL, "--classes", len(demo_data.KINDS), "--data-dir", data_dir,
             "--input-size", args.input_size,
             "--batch-size", args.batch_size, "--num-epochs", args.epochs,
@@ -77,11 +78,8 @@ def train_argv(args, data_dir):
             "--mixup-off-epoch", mixup_off, "--last-gamma", "--no-wd", "--init", "xavier",
             "--dtype", dtype, "-j", args.threads, "--seed", args.seed,
             "--save-dir", args.out,
-            "--log-interval", log_interval(len(demo_data.KINDS) * args.train_per_class // args.batch_size)]
-    if args.gpus:
-        argv += ["--gpus", args.gpus]
-    elif args.cpus:
-        argv += ["--cpus", args.cpus]
+            "--log-interval", log_interval(len(demo_data.KINDS) * args.train_per_class // args.batch_size),
+            "--gpus" if kind == "gpu" else "--cpus", spec]
     return [str(a) for a in argv]
 
 
@@ -104,10 +102,10 @@ def run(args):
     for name in ("epochs", "input_size", "batch_size", "train_per_class", "val_per_class", "threads"):
         if getattr(args, name) < 1:
             raise UsageError("--%s must be ≥ 1, got %d" % (name.replace("_", "-"), getattr(args, name)))
-    device_contexts(args.gpus, args.cpus)
+    usable_contexts(args.devices)
     data_dir = args.data_dir or os.path.join(args.out, "data")
     argv = train_argv(args, data_dir)
-    parser = argparse.ArgumentParser(prog="gluon-tricks train")
+    parser = argparse.ArgumentParser(prog="gluon-tricks train", allow_abbrev=False)
     train_command.configure(parser)
     cfg = train_command.config_from_args(parser.parse_args(argv))
     images = len(demo_data.KINDS) * args.train_per_class

@@ -7,12 +7,14 @@ and its ``best`` checkpoint; a zoo file name brings its network. GluonCV's
 """
 import os
 
-from ..config import DTYPES
 from ..data.record import check_inputs, val_iter
+from ..data.recordfile import index_path
+from ..devices import usable_contexts
 from ..errors import UsageError
 from ..evaluate import evaluate
-from ..weights import add_source_arguments, load_model, source_from_args
-from ..zoo import device_contexts
+from ..precision import DTYPES
+from ..weights import load_model
+from . import arguments
 
 NAME = "eval"
 HELP = ("top-1/top-5 and img/s of a model on a validation .rec (resize to S/0.875, center crop S), "
@@ -20,18 +22,14 @@ HELP = ("top-1/top-5 and img/s of a model on a validation .rec (resize to S/0.87
 
 
 def configure(p):
-    p.allow_abbrev = False
-    add_source_arguments(p)
+    arguments.add_weights(p, size_help="center crop side")
     p.add_argument("--rec", metavar="FILE",
                    help="validation RecordIO file (default: the run's validation records)")
     p.add_argument("--rec-dir", metavar="DIR", help="folder holding val.rec and val.idx")
     p.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
-    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1")
-    p.add_argument("--num-gpus", type=int, default=0, metavar="N", help="GPUs 0..N-1 (GluonCV's flag)")
-    p.add_argument("--cpus", type=int, default=None, metavar="N", help="number of CPU contexts (default 1)")
-    p.add_argument("-j", "--threads", "--num-data-workers", dest="threads", type=int, default=4,
-                   metavar="N", help="decoding threads (default 4)")
+    arguments.add_devices(p)
+    arguments.add_threads(p)
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="float16 casts the network (BatchNorm keeps float32 parameters)")
 
@@ -47,12 +45,12 @@ def validation_records(args, config):
     if not rec:
         raise UsageError("no validation data: pass --rec FILE or --rec-dir DIR (holding val.rec "
                          "and val.idx)")
-    return rec, idx or os.path.splitext(rec)[0] + ".idx"
+    return rec, index_path(rec, idx)
 
 
 def run(args):
-    contexts, devices = device_contexts(args.gpus, args.cpus, args.num_gpus)
-    source = source_from_args(args)
+    contexts, devices = usable_contexts(args.devices)
+    source = arguments.weights_source(args)
     if args.dtype == "float16" and devices.startswith("cpu"):
         raise UsageError("--dtype float16 needs --gpus: MXNet has no FP16 matrix multiply on CPU")
     rec, idx = validation_records(args, source.config)

@@ -18,7 +18,8 @@ import numpy as np
 from ..data.augment import MEAN_RGB, STD_RGB
 from ..data.record import VAL_CROP_RATIO
 from ..errors import UsageError
-from ..weights import add_source_arguments, load_model, source_from_args
+from ..weights import load_model
+from . import arguments
 
 NAME = "export"
 HELP = ("write PREFIX-symbol.json + PREFIX-0000.params (MXNet), PREFIX.onnx and "
@@ -36,8 +37,7 @@ METADATA_FILE = "%s-metadata.json"
 
 
 def configure(p):
-    p.allow_abbrev = False
-    add_source_arguments(p)
+    arguments.add_weights(p, size_help="input side; the ONNX input's batch axis stays dynamic")
     p.add_argument("--out", required=True, metavar="PREFIX",
                    help="output prefix: writes PREFIX-symbol.json, PREFIX-0000.params, "
                         "PREFIX.onnx and PREFIX-metadata.json")
@@ -72,13 +72,13 @@ def export_symbol(net, prefix, input_size, preprocess=False):
     """Write ``net``'s graph (see :func:`graph`) as PREFIX-symbol.json and its parameters as
     PREFIX-0000.params, in ``HybridBlock.export``'s format. Returns (symbol file, params file)."""
     sym, arrays = graph(net, input_size, preprocess)
-    arguments, aux = set(sym.list_arguments()), set(sym.list_auxiliary_states())
+    args, aux = set(sym.list_arguments()), set(sym.list_auxiliary_states())
     for param in net.collect_params().values():
-        if param.name in arguments or param.name in aux:
+        if param.name in args or param.name in aux:
             # A plain copy: after a forward, oneDNN may hold conv weights in its own layout, and
             # mx.nd.save of such an array wrote other numbers (seen in about half of the trials).
             arrays[param.name] = mx.nd.array(param.data().asnumpy(), dtype=param.dtype)
-    saved = {("arg:%s" if name in arguments else "aux:%s") % name: array
+    saved = {("arg:%s" if name in args else "aux:%s") % name: array
              for name, array in arrays.items()}
     symbol_file, params_file = prefix + "-symbol.json", prefix + "-0000.params"
     sym.save(symbol_file)
@@ -175,7 +175,7 @@ def write_json(path, value):
 
 
 def run(args):
-    source = source_from_args(args)
+    source = arguments.weights_source(args)
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise UsageError("--out %s: folder %s does not exist; create it first" % (args.out, folder))

@@ -10,11 +10,12 @@ import numpy as np
 
 from .. import checkpoint, plots
 from ..data.record import check_inputs, split_to_contexts, val_iter
+from ..devices import usable_contexts
 from ..errors import UsageError
 from ..flops import model_cost
-from ..models import default_input_size, list_models
-from ..weights import load_model
-from ..zoo import device_contexts
+from ..models import check_model, default_input_size
+from ..weights import load_model, resolve_params
+from . import arguments
 
 NAME = "figures"
 HELP = ("draw paper Fig. 3a, 4a, 4b (logit gaps of two checkpoints) and Table 5 as PNG files "
@@ -36,17 +37,15 @@ def configure(p):
         g.add_argument("--checkpoint-%s" % which, metavar="DIR",
                        help="model %s: a checkpoint directory, a run folder (its newest epoch "
                             "checkpoint) or a .params file (then --model is needed)" % which.upper())
-    g.add_argument("--rec", metavar="FILE",
-                   help="validation RecordIO file (default: the val.rec in checkpoint A's config)")
-    g.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
-    g.add_argument("--model", metavar="NAME", default=None,
-                   help="network of both checkpoints (default: from each checkpoint's config)")
+    arguments.add_records(g, "validation RecordIO file (default: the val.rec in checkpoint A's "
+                             "config)", required=False)
+    arguments.add_model(g, required=False,
+                        help="network of both checkpoints (default: from each checkpoint's config)")
     g.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
     g.add_argument("--limit-batches", type=int, default=0, metavar="N",
                    help="use only the first N validation batches (0: all)")
-    g.add_argument("--gpus", default=None, help="GPU ids, e.g. 0")
-    g.add_argument("--cpus", type=int, default=None, metavar="N", help="number of CPU contexts (default 1)")
-    g.add_argument("-j", "--threads", type=int, default=4, metavar="N", help="decoding threads (default 4)")
+    arguments.add_devices(p)
+    arguments.add_threads(g)
 
 
 def checkpoint_config(params_path):
@@ -78,29 +77,14 @@ def val_logits(net, batches, contexts, limit=0):
     return np.concatenate(chunks).astype(np.float64)
 
 
-def params_file(path, flag):
-    """The ``.params`` file a ``--checkpoint-*`` argument names: the file itself, a checkpoint
-    directory's model.params, or the newest epoch checkpoint of a run folder."""
-    if os.path.isfile(path):
-        return path
-    if os.path.isfile(os.path.join(path, checkpoint.MODEL_FILE)):
-        return os.path.join(path, checkpoint.MODEL_FILE)
-    newest = checkpoint.latest(os.path.join(path, "checkpoints"))
-    if newest is None:
-        raise UsageError("%s %s is not a .params file, a checkpoint directory or a run folder "
-                         "with a complete epoch checkpoint" % (flag, path))
-    return os.path.join(newest, checkpoint.MODEL_FILE)
-
-
 def load_checkpoint(path, model, flag):
     """(params path, config, model name) of a ``--checkpoint-*`` argument."""
-    params = params_file(path, flag)
+    params = resolve_params(path, flag=flag)
     config = checkpoint_config(params)
     name = model or config.get("model")
     if not name:
         raise UsageError("%s has no training config naming its network; pass --model" % path)
-    if name not in list_models():
-        raise UsageError("unknown model %r; choose one of: %s" % (name, ", ".join(list_models())))
+    check_model(name)
     return params, config, name
 
 
@@ -113,8 +97,8 @@ def fig4b(args, out_path):
     rec = args.rec or models[0][1].get("rec_val")
     if not rec:
         raise UsageError("pass the validation set with --rec val.rec (checkpoint A's config names none)")
-    idx = args.idx or os.path.splitext(rec)[0] + ".idx"
-    contexts, _ = device_contexts(args.gpus, args.cpus)
+    rec, idx = arguments.record_paths(args, rec)
+    contexts, _ = usable_contexts(args.devices)
     batch = args.batch_size * len(contexts)
     gaps, classes, eps = {}, None, None
     for which, (params, config, name) in zip("AB", models):

@@ -24,6 +24,13 @@ def add_encode_options(parser):
     group.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
 
 
+def add_dataset_output(parser, run):
+    """``--out DIR`` (OUT/train.* and OUT/val.*), the encoding options and the source's runner."""
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_encode_options(parser)
+    parser.set_defaults(prepare_run=run)
+
+
 def configure(parser):
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", parser_class=type(parser))
     sources.required = True
@@ -45,18 +52,14 @@ def configure(parser):
     imagenet.add_argument("--val-labels", metavar="FILE",
                           help="labels for a flat val folder: LOC_val_solution.csv or "
                                "'filename synset' lines")
-    imagenet.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    add_encode_options(imagenet)
-    imagenet.set_defaults(prepare_run=run_imagenet)
+    add_dataset_output(imagenet, run_imagenet)
 
     places = sources.add_parser("places365", help="Places365-Standard from its official list files",
                                 description="Read places365_train_standard.txt / places365_val.txt "
                                             "under ROOT and write OUT/train.* and OUT/val.*.")
     places.add_argument("--root", required=True, metavar="DIR",
                         help="folder with the list files and data_256/ (or train_256/) and val_256/")
-    places.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    add_encode_options(places)
-    places.set_defaults(prepare_run=run_places365)
+    add_dataset_output(places, run_places365)
 
 
 def encode_options(args):

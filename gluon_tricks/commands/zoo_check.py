@@ -4,12 +4,13 @@ import os
 import sys
 
 from ..data.record import check_inputs, val_iter
+from ..devices import usable_contexts
 from ..errors import UsageError
 from ..evaluate import evaluate
-from ..models import default_input_size, list_models
+from ..models import check_model, default_input_size
 from ..weights import load_model
-from ..zoo import (PUBLISHED, PUBLISHED_BY_MODEL, device_contexts, download_zoo_file,
-                   find_zoo_files)
+from ..zoo import PUBLISHED, PUBLISHED_BY_MODEL, download_zoo_file, find_zoo_files
+from . import arguments
 
 NAME = "zoo-check"
 HELP = ("evaluate every GluonCV zoo file ({model}-{sha1[:8]}.params) in a folder on val.rec with "
@@ -20,7 +21,6 @@ COLUMNS = ("model", "file", "classes", "images", "top-1", "top-5", "pub top-1", 
 
 
 def configure(p):
-    p.allow_abbrev = False
     p.add_argument("--models-dir", required=True, metavar="DIR",
                    help="folder holding zoo files, e.g. ~/.mxnet/models")
     p.add_argument("--models", metavar="NAMES",
@@ -29,14 +29,12 @@ def configure(p):
     p.add_argument("--download", action="store_true",
                    help="first fetch the missing files of the published models (or of --models) "
                         "into --models-dir through GluonCV's model store")
-    p.add_argument("--rec", required=True, metavar="FILE", help="validation RecordIO file")
-    p.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
+    arguments.add_records(p, "validation RecordIO file")
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
     p.add_argument("--limit-batches", type=int, default=0, metavar="N",
                    help="score only the first N batches per model (0: the whole set)")
-    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1")
-    p.add_argument("--cpus", type=int, default=None, metavar="N", help="number of CPU contexts (default 1)")
-    p.add_argument("-j", "--threads", type=int, default=4, metavar="N", help="decoding threads (default 4)")
+    arguments.add_devices(p)
+    arguments.add_threads(p)
 
 
 def score(model, path, rec, idx, batch, contexts, threads, limit):
@@ -75,10 +73,10 @@ def chosen_models(names):
     if not names:
         return None
     models = [name.strip() for name in names.split(",") if name.strip()]
-    unknown = [m for m in models if m not in list_models()]
-    if unknown or not models:
-        raise UsageError("--models %r: unknown model(s) %s; choose from: %s"
-                         % (names, ", ".join(unknown), ", ".join(list_models())))
+    if not models:
+        raise UsageError("--models takes comma-separated model names, got %r" % names)
+    for model in models:
+        check_model(model, flag="--models")
     return models
 
 
@@ -98,8 +96,8 @@ def run(args):
     wanted = chosen_models(args.models)
     if args.batch_size < 1 or args.limit_batches < 0:
         raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
-    contexts, devices = device_contexts(args.gpus, args.cpus)
-    idx = args.idx or os.path.splitext(args.rec)[0] + ".idx"
+    contexts, devices = usable_contexts(args.devices)
+    _, idx = arguments.record_paths(args)
     batch = args.batch_size * len(contexts)
     check_inputs(args.rec, idx, batch, default_input_size((wanted or ["resnet50_v1"])[0]),
                  args.threads)

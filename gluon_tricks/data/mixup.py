@@ -6,7 +6,6 @@ The targets are plain mixtures of one-hot vectors; label smoothing, if on, is ap
 import mxnet as mx
 import numpy as np
 
-from ..errors import UsageError
 
 PAIRINGS = ("reverse", "random")
 
@@ -20,9 +19,9 @@ def mixup(data, labels, classes, alpha, pairing="reverse", rng=None):
     then share λ and are paired within each slice, so no data crosses devices.
     """
     if not alpha > 0:
-        raise UsageError("mixup alpha must be positive, got %r; the paper uses 0.2" % (alpha,))
+        raise ValueError("mixup alpha must be positive, got %r; the paper uses 0.2" % (alpha,))
     if pairing not in PAIRINGS:
-        raise UsageError("unknown mixup pairing %r; choose one of: %s" % (pairing, ", ".join(PAIRINGS)))
+        raise ValueError("unknown mixup pairing %r; choose one of: %s" % (pairing, ", ".join(PAIRINGS)))
     rng = rng if rng is not None else np.random
     lam = float(rng.beta(alpha, alpha))
     if isinstance(data, (list, tuple)):

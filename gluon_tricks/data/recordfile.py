@@ -144,3 +144,8 @@ def require_record_pair(rec_path, idx_path):
         raise UsageError("%s is truncated: record %d at byte %d runs past its end (%d bytes); %s"
                          % (rec_path, last[0], last[1], size, FIX_HINT))
     return len(entries)
+
+
+def index_path(rec_path, idx_path=None):
+    """``idx_path`` if given, else the ``.idx`` beside ``rec_path`` (``train.rec`` → ``train.idx``)."""
+    return idx_path or os.path.splitext(rec_path)[0] + ".idx"

@@ -27,11 +27,17 @@ def default_input_size(name):
     return 299 if name.startswith("inception") else 224
 
 
+def check_model(name, flag="--model"):
+    """A one-line UsageError unless ``name`` is a registered network (``flag`` names the option)."""
+    if name not in _REGISTRY:
+        what = "teacher model" if flag == "--teacher" else "model"
+        raise UsageError("unknown %s %r; choose one of: %s" % (what, name, ", ".join(list_models())))
+
+
 def get_model(name, classes=1000, last_gamma=False, **kwargs):
     """Build network ``name`` with ``classes`` outputs; ``last_gamma`` zero-initialises the γ of
     each residual block's last BN (paper §3.2, "zero γ"; networks without residual blocks ignore it)."""
-    if name not in _REGISTRY:
-        raise UsageError("unknown model %r; choose one of: %s" % (name, ", ".join(list_models())))
+    check_model(name)
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise UsageError("classes must be a positive integer, got %r" % (classes,))
     return _REGISTRY[name](classes=classes, last_gamma=last_gamma, **kwargs)

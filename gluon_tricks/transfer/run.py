@@ -3,14 +3,14 @@ them into a run (devices, run folder, the task, the loop)."""
 import json
 import os
 
-from ..config import TrainConfig, parse_devices
+from ..commands import arguments
+from ..devices import parse as parse_devices, usable_contexts
 from ..errors import UsageError
 from . import loop
 
 
 def add_common_arguments(p, backbones, root_help, epochs, lr, wd, save_dir):
     """The options both §6 commands take, with each task's defaults."""
-    p.allow_abbrev = False
     p.add_argument("--data-root", required=True, metavar="DIR", help=root_help)
     p.add_argument("--backbone", default="resnet50_v1d", choices=backbones, metavar="NAME",
                    help="backbone network (default resnet50_v1d; Table 8-9 also use resnet50_v1b)")
@@ -22,8 +22,7 @@ def add_common_arguments(p, backbones, root_help, epochs, lr, wd, save_dir):
                    help="updates per epoch (default: the whole training set)")
     p.add_argument("--lr", type=float, default=lr, help="learning rate (default %(default)s)")
     p.add_argument("--wd", type=float, default=wd, help="weight decay (default %(default)s)")
-    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3")
-    p.add_argument("--cpus", type=int, default=None, metavar="N", help="CPU contexts (default 1)")
+    arguments.add_devices(p)
     p.add_argument("-j", "--num-workers", type=int, default=4, metavar="N",
                    help="data loading processes (default 4; 0 loads in the main process)")
     p.add_argument("--save-dir", default=save_dir, metavar="DIR",
@@ -40,8 +39,7 @@ def start(args, extra, check_data, make_task):
     """Check the common options, then (unless --print-config) the data with ``check_data()``,
     open the run folder, build the task with ``make_task(config, contexts)`` and train it;
     returns the last evaluation, or None after --print-config."""
-    devices, _ = parse_devices(args.gpus, args.cpus)
-    contexts = TrainConfig(devices=devices).contexts
+    devices = parse_devices(args.devices)[0]
     for flag, value, low in (("--num-epochs", args.num_epochs, 1),
                              ("--batches-per-epoch", args.batches_per_epoch, 0),
                              ("-j", args.num_workers, 0), ("--log-interval", args.log_interval, 1)):
@@ -57,6 +55,7 @@ def start(args, extra, check_data, make_task):
     if args.print_config:
         print(json.dumps(config, indent=1, sort_keys=True))
         return None
+    contexts, _ = usable_contexts(devices)
     check_data()
     task, loaded = make_task(config, contexts)
     print("backbone %s from %s (classifier ignored: %s)"

@@ -3,15 +3,10 @@
 # Paper §2.1: inceptionv3 (input 299, the train command's default for inceptionv3), 8 GPUs, total
 # batch 256, lr 0.1, NAG, ÷10 at epochs 30/60/90, 120 epochs, FP32, Xavier init, the paper's
 # augmentation, no warmup. Weight decay 1e-4 is GluonCV's default (the paper gives none).
-# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (defaults in recipes/common.sh).
+# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (see recipes/common.sh).
 # Extra arguments go last to `gluon-tricks train` and win (--print-config, --num-epochs 1,
 # --cpus 1 --batch-size 8, ...); see recipes/README.md.
 set -euo pipefail
-
-TOTAL_BATCH=256
-LR_PER_256=0.1
-FLAGS=(--model inceptionv3 --num-epochs 120 --lr-mode step --lr-decay-epoch 30,60,90
-       --warmup-epochs 0 --dtype float32)
 
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 run_recipe "$@"

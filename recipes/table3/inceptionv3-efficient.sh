@@ -4,15 +4,10 @@
 # master weights, 5 warmup epochs, no zero γ: Inception-V3 has no residual blocks (the model would
 # ignore --last-gamma; GluonCV's published Inception-V3 command passes it, a no-op there too), no
 # bias decay (--no-wd), ÷10 at epochs 30/60/90, 120 epochs.
-# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (defaults in recipes/common.sh).
+# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (see recipes/common.sh).
 # Extra arguments go last to `gluon-tricks train` and win (--print-config, --num-epochs 1,
 # --cpus 1 --batch-size 8, ...); see recipes/README.md.
 set -euo pipefail
-
-TOTAL_BATCH=1024
-LR_PER_256=0.1
-FLAGS=(--model inceptionv3 --num-epochs 120 --lr-mode step --lr-decay-epoch 30,60,90
-       --warmup-epochs 5 --dtype float16 --no-wd)
 
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 run_recipe "$@"

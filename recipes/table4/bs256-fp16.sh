@@ -2,15 +2,10 @@
 # Table 4, BS=256, row "+ FP16", ResNet-50 (resnet50_v1): paper top-1/top-5 76.15 / 93.09.
 # Cumulative (§3): lr 0.1 (0.1 × 256/256), 5 warmup epochs, zero γ, no bias decay, FP16; FP16 with
 # FP32 master weights, ÷10 at epochs 30/60/90, 120 epochs.
-# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (defaults in recipes/common.sh).
+# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (see recipes/common.sh).
 # Extra arguments go last to `gluon-tricks train` and win (--print-config, --num-epochs 1,
 # --cpus 1 --batch-size 8, ...); see recipes/README.md.
 set -euo pipefail
-
-TOTAL_BATCH=256
-LR_PER_256=0.1
-FLAGS=(--model resnet50_v1 --num-epochs 120 --lr-mode step --lr-decay-epoch 30,60,90
-       --warmup-epochs 5 --dtype float16 --last-gamma --no-wd)
 
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 run_recipe "$@"

@@ -4,18 +4,11 @@
 # ResNet-152-D teacher trained with mixup too (table6/teacher-resnet152d-mixup.sh), 200 epochs. No
 # --last-gamma: Inception-V3 has no residual blocks (see table3). Input 299 (the train command's
 # default for inceptionv3).
-# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS TEACHER_PARAMS (defaults in recipes/common.sh).
+# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS TEACHER_PARAMS (see recipes/common.sh).
 # Extra arguments go last to `gluon-tricks train` and win (--print-config, --num-epochs 1,
 # --cpus 1 --batch-size 8, ...); see recipes/README.md.
 set -euo pipefail
 
 # Default TEACHER_PARAMS: runs/table6/teacher-resnet152d-mixup/checkpoints/best/model.params.
-TEACHER_RUN=teacher-resnet152d-mixup
-TOTAL_BATCH=1024
-LR_PER_256=0.1
-FLAGS=(--model inceptionv3 --num-epochs 200 --lr-mode cosine --warmup-epochs 5 --dtype float16
-       --no-wd --label-smoothing 0.1 --mixup --mixup-alpha 0.2 --teacher resnet152_v1d
-       --temperature 20)
-
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 run_recipe "$@"

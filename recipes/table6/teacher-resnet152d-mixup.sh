@@ -9,15 +9,10 @@
 # float32. Its best checkpoint,
 # runs/table6/teacher-resnet152d-mixup/checkpoints/best/model.params, is the distill-mixup
 # students' default TEACHER_PARAMS.
-# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (defaults in recipes/common.sh).
+# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (see recipes/common.sh).
 # Extra arguments go last to `gluon-tricks train` and win (--print-config, --num-epochs 1,
 # --cpus 1 --batch-size 8, ...); see recipes/README.md.
 set -euo pipefail
-
-TOTAL_BATCH=1024
-LR_PER_256=0.1
-FLAGS=(--model resnet152_v1d --num-epochs 200 --lr-mode cosine --warmup-epochs 5
-       --dtype float16 --last-gamma --no-wd --label-smoothing 0.1 --mixup --mixup-alpha 0.2)
 
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 run_recipe "$@"

@@ -5,16 +5,11 @@
 # for Table 7; we use 200, as §5.5 does for every mixup run ("increase the number of epochs from
 # 120 to 200"). DATA_DIR defaults to $HOME/.mxnet/datasets/places365/rec (gluon-tricks prepare
 # places365).
-# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (defaults in recipes/common.sh).
+# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (see recipes/common.sh).
 # Extra arguments go last to `gluon-tricks train` and win (--print-config, --num-epochs 1,
 # --cpus 1 --batch-size 8, ...); see recipes/README.md.
 set -euo pipefail
 
 DATASET=places365
-TOTAL_BATCH=1024
-LR_PER_256=0.1
-FLAGS=(--model resnet50_v1d --classes 365 --num-epochs 200 --lr-mode cosine --warmup-epochs 5
-       --dtype float16 --last-gamma --no-wd --label-smoothing 0.1 --mixup --mixup-alpha 0.2)
-
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 run_recipe "$@"

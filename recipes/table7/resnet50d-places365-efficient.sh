@@ -4,16 +4,11 @@
 # 1024, lr 0.4, FP16, 5 warmup epochs, zero γ, no bias decay, ÷10 at 30/60/90, 120 epochs), as on
 # ImageNet. DATA_DIR defaults to $HOME/.mxnet/datasets/places365/rec (gluon-tricks prepare
 # places365).
-# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (defaults in recipes/common.sh).
+# Environment: DATA_DIR GPUS SAVE_DIR GLUON_TRICKS (see recipes/common.sh).
 # Extra arguments go last to `gluon-tricks train` and win (--print-config, --num-epochs 1,
 # --cpus 1 --batch-size 8, ...); see recipes/README.md.
 set -euo pipefail
 
 DATASET=places365
-TOTAL_BATCH=1024
-LR_PER_256=0.1
-FLAGS=(--model resnet50_v1d --classes 365 --num-epochs 120 --lr-mode step
-       --lr-decay-epoch 30,60,90 --warmup-epochs 5 --dtype float16 --last-gamma --no-wd)
-
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 run_recipe "$@"

@@ -1,8 +1,8 @@
 """``bench train``: is our training loop as fast as plain Gluon, and does data loading keep up?
 
-(i) ``Run._step`` (the step ``gluon-tricks train`` runs) against a textbook Gluon step over the
+(i) ``Run.step`` (the step ``gluon-tricks train`` runs) against a textbook Gluon step over the
 same model, batch and devices. (ii) The training loop as ``train`` runs an epoch
-(``Run._train_epoch``), fed from a ``.rec`` file and from synthetic batches, with the data-wait
+(``Run.train_epoch``), fed from a ``.rec`` file and from synthetic batches, with the data-wait
 share the progress lines report, and the ``.rec`` pipeline alone for its headroom. The variants
 alternate (A B, then B A, ...) and each is summarised by its median, so that load from other
 processes on a small machine hits them alike.
@@ -15,6 +15,7 @@ loading limits training shows in the .rec ÷ synthetic ratio and the pipeline's 
 import contextlib
 import io
 import statistics
+import tempfile
 import time
 from typing import List, NamedTuple
 
@@ -22,13 +23,20 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from .config import TrainConfig, parse_devices, resolve
-from .data.synthetic import SyntheticBatches
-from .distributed import Distribution
-from .errors import UsageError
-from .models import get_model, initialize
-from .runlog import Progress
-from .train import Run
+from ..commands import arguments
+from ..config import TrainConfig, resolve
+from ..data.synthetic import SyntheticBatches
+from ..distributed import Distribution
+from ..errors import UsageError
+from ..models import get_model, initialize
+from ..precision import DTYPES
+from ..runlog import MetricsLog, Progress, read_metrics
+from ..train import Run
+
+NAME = "train"
+HELP = ("images/s of training, side by side in alternating rounds: our step vs a plain Gluon "
+        "step on one synthetic batch, and the training loop fed from a .rec vs synthetic "
+        "batches (with the data-wait share)")
 
 # Throughput does not depend on the lr; a small one keeps the random-data runs finite.
 BENCH_LR = 0.01
@@ -63,16 +71,6 @@ class PlainLoop:
         self.trainer.step(batch.data[0].shape[0])
 
 
-class _Records:
-    """Stands in for MetricsLog in ``Run._train_epoch``: keeps the progress records."""
-
-    def __init__(self):
-        self.records = []
-
-    def log(self, record=None, **fields):
-        self.records.append(dict(record or {}, **fields))
-
-
 class _EpochClock(Progress):
     """Progress that also remembers when the epoch's first batch was requested."""
 
@@ -98,13 +96,11 @@ class Row(NamedTuple):
         return statistics.median(a / b for a, b in zip(self.speeds, base.speeds))
 
 
-def configs(model, input_size, batch_size, steps, repeats, rec, idx, threads, gpus, cpus, dtype):
+def configs(model, input_size, batch_size, steps, repeats, rec, idx, threads, devices, dtype):
     """(config fed from ``rec``, the same config fed synthetic batches), both resolved as
     ``train`` resolves its flags, for ``repeats`` epochs of ``steps`` steps."""
-    device_text, count = parse_devices(gpus, cpus)
     common = dict(model=model, input_size=input_size, batch_size=batch_size, lr=BENCH_LR,
-                  num_epochs=max(repeats, 2), lr_mode="cosine", devices=device_text,
-                  num_devices=count,
+                  num_epochs=max(repeats, 2), lr_mode="cosine", devices=devices,
                   dtype=dtype, batches_per_epoch=steps, threads=threads, log_interval=steps,
                   save_dir="unused", classes=0)
     rec_cfg = resolve(TrainConfig(rec_train=rec, rec_train_idx=idx, rec_val=rec, rec_val_idx=idx,
@@ -129,18 +125,19 @@ def time_epoch(run, epoch):
     """(img/s, data-wait share) of one epoch of the real training loop: img/s from the first
     batch request until all the epoch's work is done (the progress line stops at the last loss,
     before the last backward and update), the share from the loop's own progress line."""
-    records, quiet = _Records(), io.StringIO()
     progress = _EpochClock(epoch + 1, run.iters, every=run.iters, clock=time.perf_counter)
-    with contextlib.redirect_stdout(quiet):
-        run._train_epoch(epoch, progress, records)
-    mx.nd.waitall()
-    seconds = time.perf_counter() - progress.started
-    return run.iters * run.local_batch / seconds, records.records[-1]["data_share"]
+    with tempfile.TemporaryDirectory() as folder, MetricsLog(folder) as log, \
+            contextlib.redirect_stdout(io.StringIO()):
+        run.train_epoch(epoch, progress, log)
+        mx.nd.waitall()
+        seconds = time.perf_counter() - progress.started
+        share = read_metrics(log.path)[-1]["data_share"]
+    return run.iters * run.local_batch / seconds, share
 
 
 def time_pipeline(run, epoch):
     """img/s of the training batches of ``run``'s epoch ``epoch`` alone, without training."""
-    batches = run._epoch_batches(epoch)
+    batches = run.epoch_batches(epoch)
     start = time.perf_counter()
     for _ in range(run.iters):
         next(batches).data[0].wait_to_read()
@@ -160,14 +157,14 @@ def bench(rec_cfg, synthetic_cfg, repeats, warmup, say=print):
     rng = np.random.RandomState(synthetic_cfg.seed)
 
     def ours(b):
-        synthetic_run._step(b, False, rng)
+        synthetic_run.step(b, False, rng)
 
     for run in (rec_run, synthetic_run):       # build both cached graphs before any timing
         for _ in range(max(warmup, 1)):
-            run._step(batch, False, rng)
+            run.step(batch, False, rng)
     mx.nd.waitall()
     steps = synthetic_cfg.batches_per_epoch
-    rows = [Row("(i-a) ours: Run._step (train's step), synthetic batch", [], []),
+    rows = [Row("(i-a) ours: Run.step (train's step), synthetic batch", [], []),
             Row("(i-b) plain Gluon: Trainer 'nag' + autograd.record + backward + step", [], []),
             Row("(ii-a) train loop, .rec input (%s aug, %d threads)"
                 % (rec_cfg.aug, rec_cfg.threads), [], []),
@@ -213,3 +210,39 @@ def format_table(rows, rec_cfg, repeats, warmup):
            rec_cfg.rec_train),
     ]
     return "\n".join(lines)
+
+
+def configure(parser):
+    arguments.add_records(parser, "training RecordIO file (its .classes file, if any, sets "
+                                  "the classes)")
+    arguments.add_model(parser, required=False, default="resnet18_v1b",
+                        help="network (default resnet18_v1b)")
+    parser.add_argument("--input-size", type=int, default=112, metavar="S", help="default 112")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="B",
+                        help="images per device per step (default 32)")
+    parser.add_argument("--steps", type=int, default=30, metavar="K",
+                        help="steps per variant per round (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, metavar="W",
+                        help="untimed steps before each step-row timing (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, metavar="R",
+                        help="rounds; each round runs every variant once (default 3)")
+    arguments.add_threads(parser, default=TrainConfig().threads)
+    arguments.add_devices(parser)
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+
+
+def run(args):
+    for value, flag in ((args.steps, "--steps"), (args.repeats, "--repeats")):
+        if value < 1:
+            raise UsageError("%s must be a positive integer, got %d" % (flag, value))
+    if args.warmup < 0:
+        raise UsageError("--warmup must be ≥ 0, got %d" % args.warmup)
+    if args.dtype == "float16" and not args.devices.startswith("gpu"):
+        raise UsageError("--dtype float16 needs --gpus: MXNet has no FP16 matrix multiply on CPU")
+    rec, idx = arguments.record_paths(args)
+    rec_cfg, synthetic_cfg = configs(
+        args.model, args.input_size, args.batch_size, args.steps, args.repeats, rec, idx,
+        args.threads, args.devices, args.dtype)
+    rows = bench(rec_cfg, synthetic_cfg, args.repeats, args.warmup)
+    print(format_table(rows, rec_cfg, args.repeats, args.warmup))
+    return 0

@@ -1,0 +1,176 @@
+"""``bench data``: images/s of the training input pipelines of §2.1 on one .rec, side by side:
+the decode+crop floor, ``--aug paper-decoder`` (all in ImageRecordIter), ``--aug paper`` (the
+default: colour on the device), and GluonCV's ImageRecordDataset + DataLoader pipeline."""
+import contextlib
+import os
+import tempfile
+import time
+
+import mxnet as mx
+
+from ..commands import arguments
+from ..data import augment, record
+from ..data.recordfile import index_path
+from ..errors import UsageError
+
+NAME = "data"
+HELP = ("images/s of the training input pipelines on one .rec, side by side: decode+crop "
+        "floor, --aug paper-decoder (all in ImageRecordIter), --aug paper (the default: colour on "
+        "the device), and GluonCV's ImageRecordDataset+DataLoader pipeline")
+
+WARMUP_BATCHES = 2
+# GluonCV's transforms work on [0, 1] tensors, so their normalization is ours divided by 255.
+UNIT_MEAN = tuple(m / 255 for m in augment.MEAN_RGB)
+UNIT_STD = tuple(s / 255 for s in augment.STD_RGB)
+
+
+def configure(parser):
+    arguments.add_records(parser, "the RecordIO file to read")
+    parser.add_argument("--threads", type=int, default=4, metavar="N",
+                        help="ImageRecordIter decoding threads and DataLoader workers (default 4)")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="B", help="default 32")
+    parser.add_argument("--input-size", type=int, default=224, metavar="S", help="default 224")
+    parser.add_argument("--batches", type=int, default=50, metavar="K",
+                        help="batches timed per pipeline, after %d warm-up batches (default 50)"
+                        % WARMUP_BATCHES)
+
+
+def take(batches, count):
+    """``count`` batches, restarting ``batches`` (reset() or a new iter()) whenever it runs out."""
+    produced = 0
+    while produced < count:
+        if hasattr(batches, "reset"):
+            batches.reset()
+        for batch in batches:
+            yield batch
+            produced += 1
+            if produced == count:
+                return
+
+
+def images_per_second(batches, count, batch_size, consume):
+    """Throughput of ``count`` batches after the warm-up; ``consume`` waits for one batch."""
+    stream = take(batches, WARMUP_BATCHES + count)
+    for _ in range(WARMUP_BATCHES):
+        consume(next(stream))
+    start = time.perf_counter()
+    for batch in stream:
+        consume(batch)
+    return count * batch_size / (time.perf_counter() - start)
+
+
+def wait(batch):
+    batch.data[0].wait_to_read()
+
+
+def floor_pipeline(args):
+    """(a) ImageRecordIter decoding and random-resized-cropping only."""
+    source, _ = record.record_iter(args.rec, args.idx, args.batch_size, args.input_size,
+                                   args.threads, shuffle=True, round_batch=True,
+                                   **record.RANDOM_RESIZED_CROP)
+    return record.TrainBatches(source, args.batches, args.batch_size), wait
+
+
+def decoder_pipeline(args):
+    """(b) ``--aug paper-decoder``: all of §2.1 in ImageRecordIter's C++ threads."""
+    return record.train_iter(args.rec, args.idx, args.batch_size, args.input_size,
+                             aug="paper-decoder", threads=args.threads), wait
+
+
+def device_pipeline(args):
+    """(c) ``--aug paper``, the default: ImageRecordIter to the flip, then steps 4–6 as one
+    HybridBlock on mx.cpu()."""
+    ctx = [mx.cpu()]
+    block = augment.device_augmenter("paper", ctx)
+
+    def consume(batch):
+        data, _ = record.split_to_contexts(batch, ctx)
+        block(data[0]).wait_to_read()
+    return record.train_iter(args.rec, args.idx, args.batch_size, args.input_size,
+                             aug="paper", threads=args.threads), consume
+
+
+def gluoncv_pipeline(args, rec):
+    """(d) GluonCV's Python pipeline: ImageRecordDataset + transforms in DataLoader workers."""
+    transforms = mx.gluon.data.vision.transforms
+    transform = transforms.Compose([
+        transforms.RandomResizedCrop(args.input_size),
+        transforms.RandomFlipLeftRight(),
+        transforms.RandomColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
+        transforms.RandomLighting(0.1),
+        transforms.ToTensor(),
+        transforms.Normalize(UNIT_MEAN, UNIT_STD),
+    ])
+    dataset = mx.gluon.data.vision.ImageRecordDataset(rec).transform_first(transform)
+    loader = mx.gluon.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True,
+                                      last_batch="discard", num_workers=args.threads)
+    return loader, lambda batch: batch[0].wait_to_read()
+
+
+@contextlib.contextmanager
+def rec_beside_idx(rec, idx):
+    """A .rec path whose index is its sibling ``.idx``, as ImageRecordDataset requires."""
+    if index_path(rec) == idx:
+        yield rec
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        os.symlink(os.path.abspath(rec), os.path.join(tmp, "data.rec"))
+        os.symlink(os.path.abspath(idx), os.path.join(tmp, "data.idx"))
+        yield os.path.join(tmp, "data.rec")
+
+
+def decoding_threads(threads):
+    """Threads ImageRecordIter really uses: it caps the request at max(cores / 2 − 1, 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(threads, max(cores // 2 - 1, 1))
+
+
+ROWS = (
+    ("(a)", "ImageRecordIter: decode + random resized crop only (floor)"),
+    ("(b)", "paper-decoder: ImageRecordIter, all of §2.1 in C++ threads"),
+    ("(c)", "paper (default): ImageRecordIter to the flip + colour/PCA/normalize block on cpu"),
+    ("(d)", "GluonCV: ImageRecordDataset + gluon transforms + DataLoader"),
+)
+
+
+def run(args):
+    for value, flag in ((args.threads, "--threads"), (args.batch_size, "--batch-size"),
+                        (args.input_size, "--input-size"), (args.batches, "--batches")):
+        if value < 1:
+            raise UsageError("%s must be a positive integer, got %d" % (flag, value))
+    args.rec, args.idx = arguments.record_paths(args)
+    count = record.check_inputs(args.rec, args.idx, args.batch_size, args.input_size, args.threads)
+    if count < args.batch_size:
+        raise UsageError("%s has %d records, fewer than the batch size %d; pass a smaller "
+                         "--batch-size" % (args.rec, count, args.batch_size))
+    with rec_beside_idx(args.rec, args.idx) as rec:
+        builders = (floor_pipeline, decoder_pipeline, device_pipeline,
+                    lambda a: gluoncv_pipeline(a, rec))
+        speeds = []
+        for build in builders:
+            batches, consume = build(args)
+            speeds.append(images_per_second(batches, args.batches, args.batch_size, consume))
+            del batches
+    print(format_table(speeds, args, count))
+    return 0
+
+
+def format_table(speeds, args, count):
+    """Markdown table of img/s with ratios to (a) and (d), then the targets for the default (c)
+    and for (b), and the settings."""
+    floor, decoder, paper, gluoncv = speeds
+    lines = ["| pipeline | img/s | ÷ (a) | ÷ (d) |", "|---|---:|---:|---:|"]
+    for (tag, label), speed in zip(ROWS, speeds):
+        lines.append("| %s %s | %.0f | %.2f | %.2f |" % (tag, label, speed, speed / floor,
+                                                        speed / gluoncv))
+    lines += [
+        "",
+        "(c)/(a) = %.2f (target ≥ 0.85); (c)/(d) = %.2f (target ≥ 1.5); (b)/(a) = %.2f; "
+        "(b)/(d) = %.2f" % (paper / floor, paper / gluoncv, decoder / floor, decoder / gluoncv),
+        "%s: %d records; batch %d, %d×%d, %d timed batches per pipeline after %d warm-up; "
+        "--threads %d: ImageRecordIter decodes with %d thread(s), DataLoader uses %d worker "
+        "process(es)" % (args.rec, count, args.batch_size, args.input_size, args.input_size,
+                         args.batches, WARMUP_BATCHES, args.threads,
+                         decoding_threads(args.threads), args.threads),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Command-line options declared on dataclass fields: one declaration gives the flag, its aliases,
+help, choices and range, from which a parser is generated and a value checked.
+
+A field made with :func:`option` carries an :class:`Option` in its metadata. :func:`add_arguments`
+turns every such field of a dataclass into an argparse argument whose default is "not given",
+:func:`given` reads back only what the user typed, and :func:`check` validates a filled instance
+(choices and ranges) with one-line :class:`~gluon_tricks.errors.UsageError` messages.
+"""
+import argparse
+import dataclasses
+import typing
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
+
+from .errors import UsageError
+
+METADATA_KEY = "option"
+
+
+class Option(NamedTuple):
+    """How a dataclass field appears on the command line and which values it accepts."""
+
+    flags: Tuple[str, ...]          # the first is the canonical flag, the rest are aliases
+    help: str
+    group: str
+    choices: Union[None, Sequence[str], Callable[[], Sequence[str]]] = None
+    validator: Optional[Callable[[object, str], None]] = None   # raises UsageError(value, flag)
+    minimum: Optional[float] = None     # smallest accepted value (see ``exclusive``)
+    exclusive: bool = False             # True: the value must be > minimum
+    nargs: Optional[str] = None
+    const: object = None
+    metavar: Optional[str] = None
+    switch: Optional[str] = None        # a companion on/off flag (GluonCV's --mixup)
+    switch_value: object = None         # the value when the switch alone is given
+
+    @property
+    def flag(self):
+        return self.flags[0]
+
+    def choice_list(self):
+        return tuple(self.choices() if callable(self.choices) else self.choices or ())
+
+
+def option(default, *flags, help, group, default_factory=None, **details):
+    """A dataclass field that is also a command-line option (see :class:`Option`)."""
+    meta = {METADATA_KEY: Option(tuple(flags), help, group, **details)}
+    if default_factory is not None:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def options_of(cls):
+    """(field, Option) of every option field of dataclass ``cls``, in declaration order."""
+    return [(f, f.metadata[METADATA_KEY]) for f in dataclasses.fields(cls)
+            if METADATA_KEY in f.metadata]
+
+
+def int_list(text):
+    """``30,60,90`` → [30, 60, 90] (GluonCV's ``--lr-decay-epoch`` format)."""
+    try:
+        return [int(e) for e in text.split(",") if e.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("takes comma-separated epoch numbers like 30,60,90, "
+                                         "got %r" % text) from None
+
+
+def _value_type(annotation):
+    """The argparse ``type`` of a field annotation (Optional[X] → X, List[int] → int_list)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (list, typing.List):
+        return int_list
+    if args:
+        return _value_type(args[0])
+    return annotation
+
+
+def _default_text(field):
+    value = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return value
+
+
+def add_arguments(parser, cls, groups=None):
+    """Add every option field of ``cls`` to ``parser``, in argument groups named by
+    ``Option.group``; ``groups`` maps a group name to an existing group. Nothing is filled in
+    for options the user does not give (see :func:`given`)."""
+    groups = {} if groups is None else groups
+    for field, opt in options_of(cls):
+        if opt.group not in groups:
+            groups[opt.group] = parser.add_argument_group(opt.group)
+        group = groups[opt.group]
+        help_text = opt.help
+        choices = opt.choice_list()
+        metavar = opt.metavar or ("{%s}" % ",".join(choices) if choices else _metavar(field))
+        kwargs = dict(dest=field.name, default=argparse.SUPPRESS)
+        if field.type is bool:
+            kwargs.update(action="store_true")
+        else:
+            if _default_text(field) is not None:
+                help_text += " (default %s)" % (_default_text(field),)
+            kwargs.update(type=_value_type(field.type), metavar=metavar)
+            if opt.nargs:
+                kwargs.update(nargs=opt.nargs, const=opt.const)
+        group.add_argument(*opt.flags, help=help_text, **kwargs)
+        if opt.switch:
+            group.add_argument(opt.switch, dest=_switch_dest(field), action="store_true",
+                               default=argparse.SUPPRESS,
+                               help="turn on %s (value %s unless %s is given)"
+                               % (field.name.split("_")[0], opt.switch_value, opt.flag))
+    return groups
+
+
+def _metavar(field):
+    return field.name.split("_")[-1].upper()
+
+
+def _switch_dest(field):
+    return field.name + "__switch"
+
+
+def given(args, cls):
+    """The option values of ``cls`` the user typed in ``args`` (a dict keyed by field name).
+
+    A field with a switch (``--mixup``) counts as given only with its switch; its value is the
+    one typed, else the switch's value, and must then be positive.
+    """
+    typed = vars(args)
+    values = {}
+    for field, opt in options_of(cls):
+        if opt.switch:
+            if typed.get(_switch_dest(field)):
+                value = typed.get(field.name, opt.switch_value)
+                if not value > 0:
+                    raise UsageError("%s must be > 0 with %s, got %r"
+                                     % (opt.flag, opt.switch, value))
+                values[field.name] = value
+        elif field.name in typed:
+            values[field.name] = typed[field.name]
+    return values
+
+
+def check(cfg):
+    """Raise a one-line UsageError for the first option of ``cfg`` outside its choices or range."""
+    for field, opt in options_of(type(cfg)):
+        value = getattr(cfg, field.name)
+        choices = opt.choice_list()
+        if opt.validator is not None and value is not None:
+            opt.validator(value, opt.flag)
+        if choices and value is not None and value not in choices:
+            raise UsageError("%s %r is not valid; choose one of: %s"
+                             % (opt.flag, value, ", ".join(choices)))
+        if opt.minimum is not None and value is not None:
+            low = opt.minimum
+            if value < low or (opt.exclusive and value == low):
+                raise UsageError("%s must be %s %s, got %r"
+                                 % (opt.flag, ">" if opt.exclusive else "≥", low, value))
