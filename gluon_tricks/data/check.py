@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import UsageError
-from . import prepare, recordfile
+from . import codec, prepare, recordfile
 
 CHUNK = 1 << 20
 IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
@@ -160,7 +160,7 @@ def check_payload(payload, decode):
         return None, "header unparsable: label is not a finite number"
     if not body:
         return None, "not a decodable image: empty image data"
-    if prepare.truncated_jpeg(body):
+    if codec.truncated_jpeg(body):
         return None, "not a decodable image: JPEG data is truncated (no end-of-image marker)"
     if decode:
         image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)

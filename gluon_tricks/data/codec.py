@@ -1,0 +1,101 @@
+"""Decode and encode the images prepare and check-rec handle, fast and with every fault named.
+
+JPEGs go through libjpeg-turbo (``simplejpeg``): it decodes at 1/2, 1/4 or 1/8 scale in the DCT
+when the image is at least twice the size asked for, reports libjpeg's warnings (truncated or
+corrupt data) as errors we can attribute to a file or record instead of printing them, and
+encodes several times faster than OpenCV's wheels. Other formats, and CMYK/YCCK JPEGs, which
+libjpeg-turbo cannot turn into BGR, are decoded by OpenCV.
+"""
+import cv2
+import numpy as np
+import simplejpeg
+
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+TRUNCATED = "Premature end of JPEG file"
+# libjpeg-turbo decodes at scale 1/2, 1/4 or 1/8 only when the image keeps at least twice the
+# requested size; finer factors (3/4, 5/8...) are slower than a full decode (benchmarks/README.md).
+MIN_DCT_FACTOR = 2
+
+
+class DecodeError(ValueError):
+    """Bytes that do not decode to an image; the message says why."""
+
+
+def truncated_jpeg(data):
+    """True for JPEG data cut short: no end-of-image marker after the last start-of-scan.
+
+    libjpeg decodes such files with a warning and grey filler, so decoding alone misses them.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    return data.find(b"\xff\xd9", max(0, data.rfind(b"\xff\xda"))) == -1
+
+
+def jpeg_size(data):
+    """(height, width) from a JPEG's header without decoding it, or None for other data."""
+    if not data.startswith(JPEG_SIGNATURE):
+        return None
+    try:
+        return tuple(simplejpeg.decode_jpeg_header(data)[:2])
+    except ValueError:
+        return None
+
+
+def decode_opencv(data):
+    """BGR image of any format OpenCV reads; DecodeError if it cannot, or if JPEG data is cut short."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DecodeError("not a decodable image")
+    if truncated_jpeg(data):
+        raise DecodeError("truncated JPEG (no end-of-image marker)")
+    return image
+
+
+def decode(data, min_height=0, min_width=0, strict=True):
+    """(BGR image, warning or None) of encoded bytes; DecodeError when they are not an image.
+
+    A JPEG is decoded at the smallest of 1, 1/2, 1/4, 1/8 scale that keeps it at least
+    ``min_height`` × ``min_width`` (0: full size). Truncated JPEGs are errors. Other libjpeg warnings (corrupt
+    data) are errors when ``strict``, else the image is decoded anyway and the warning returned.
+    """
+    if not data.startswith(JPEG_SIGNATURE):
+        return decode_opencv(data), None
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+    except ValueError as err:
+        raise DecodeError("not a decodable image (%s)" % err) from None
+    if colorspace not in ("YCbCr", "Gray"):
+        return decode_opencv(data), None
+    scale = dict(min_height=min_height, min_width=min_width, min_factor=MIN_DCT_FACTOR)
+    try:
+        return simplejpeg.decode_jpeg(data, "BGR", **scale), None
+    except ValueError as err:
+        warning = str(err)
+    if TRUNCATED in warning:
+        raise DecodeError("truncated JPEG (%s)" % warning)
+    if strict:
+        raise DecodeError("corrupt JPEG data (%s)" % warning)
+    try:
+        return simplejpeg.decode_jpeg(data, "BGR", strict=False, **scale), warning
+    except ValueError as err:
+        raise DecodeError("not a decodable image (%s)" % err) from None
+
+
+def shorter_side_size(height, width, size):
+    """(width, height) with the shorter side ``size`` and the aspect ratio of height × width."""
+    scale = size / min(height, width)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize(image, new_size):
+    """``image`` at ``new_size`` (width, height): area averaging down, bicubic up."""
+    height, width = image.shape[:2]
+    if (width, height) == tuple(new_size):
+        return image
+    shrinking = new_size[0] <= width and new_size[1] <= height
+    return cv2.resize(image, tuple(new_size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+def encode_jpeg(image, quality):
+    """JPEG bytes of a BGR image, 4:2:0 chroma and the accurate DCT (as OpenCV's imencode)."""
+    return simplejpeg.encode_jpeg(np.ascontiguousarray(image), quality, "BGR", "420", fastdct=False)
