@@ -7,6 +7,7 @@ import time
 
 import mxnet as mx
 
+from ..bench import prepare as bench_prepare
 from ..config import DTYPES, TrainConfig
 from ..data import augment, record
 from ..errors import UsageError
@@ -37,6 +38,9 @@ def configure(parser):
     train = benchmarks.add_parser("train", help=TRAIN_HELP, description=TRAIN_HELP)
     configure_train(train)
     train.set_defaults(bench_run=run_train)
+    prepare = benchmarks.add_parser("prepare", help=bench_prepare.HELP, description=bench_prepare.HELP)
+    bench_prepare.configure(prepare)
+    prepare.set_defaults(bench_run=bench_prepare.run)
 
 
 def run(args):

@@ -55,8 +55,8 @@ def decode(data, min_height=0, min_width=0, strict=True):
     """(BGR image, warning or None) of encoded bytes; DecodeError when they are not an image.
 
     A JPEG is decoded at the smallest of 1, 1/2, 1/4, 1/8 scale that keeps it at least
-    ``min_height`` × ``min_width`` (0: full size). Truncated JPEGs are errors. Other libjpeg warnings (corrupt
-    data) are errors when ``strict``, else the image is decoded anyway and the warning returned.
+    ``min_height`` × ``min_width`` (0: full size). Truncated JPEGs are errors; other libjpeg
+    warnings (corrupt data) are errors when ``strict``, else returned beside the image.
     """
     if not data.startswith(JPEG_SIGNATURE):
         return decode_opencv(data), None
@@ -64,11 +64,18 @@ def decode(data, min_height=0, min_width=0, strict=True):
         colorspace = simplejpeg.decode_jpeg_header(data)[2]
     except ValueError as err:
         raise DecodeError("not a decodable image (%s)" % err) from None
-    if colorspace not in ("YCbCr", "Gray"):
-        return decode_opencv(data), None
+    if colorspace in ("YCbCr", "Gray"):
+        return decode_jpeg(data, "BGR", min_height, min_width, strict)
+    # libjpeg-turbo cannot turn CMYK/YCCK into BGR: it checks the data at 1/8 scale, OpenCV converts.
+    _, warning = decode_jpeg(data, "CMYK", 1, 1, strict)
+    return decode_opencv(data), warning
+
+
+def decode_jpeg(data, colorspace, min_height, min_width, strict):
+    """(image, warning or None) from libjpeg-turbo; DecodeError as described in ``decode``."""
     scale = dict(min_height=min_height, min_width=min_width, min_factor=MIN_DCT_FACTOR)
     try:
-        return simplejpeg.decode_jpeg(data, "BGR", **scale), None
+        return simplejpeg.decode_jpeg(data, colorspace, **scale), None
     except ValueError as err:
         warning = str(err)
     if TRUNCATED in warning:
@@ -76,7 +83,7 @@ def decode(data, min_height=0, min_width=0, strict=True):
     if strict:
         raise DecodeError("corrupt JPEG data (%s)" % warning)
     try:
-        return simplejpeg.decode_jpeg(data, "BGR", strict=False, **scale), warning
+        return simplejpeg.decode_jpeg(data, colorspace, strict=False, **scale), warning
     except ValueError as err:
         raise DecodeError("not a decodable image (%s)" % err) from None
 

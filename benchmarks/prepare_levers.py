@@ -1,0 +1,193 @@
+"""Which change made `prepare` faster: per-image cost of each decode/resize/encode variant.
+
+Every variant turns the same JPEG files into the bytes `prepare --resize R --quality Q` would
+store, one thread, variants interleaved in rounds (the order rotating) so machine load hits all
+alike. Then: the record writer's cost per record, and the thread pool against a process pool.
+
+    PYTHONPATH=. python benchmarks/prepare_levers.py /tmp/pp/inet1000 --rounds 2
+
+(make the folder with `gluon-tricks bench prepare DIR --make 1000`). Results: benchmarks/README.md.
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import cv2
+import mxnet as mx
+import numpy as np
+import simplejpeg
+
+from gluon_tricks.data import codec, prepare
+
+cv2.setNumThreads(1)
+OPTIONS = prepare.EncodeOptions(resize=256, quality=90, threads=1, progress=False)
+
+
+def cv2_encode(image):
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, OPTIONS.quality])[1].tobytes()
+
+
+def read(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def target_of(data):
+    return codec.shorter_side_size(*codec.jpeg_size(data), OPTIONS.resize)
+
+
+def im2rec_like(path):
+    """MXNet im2rec's work: cv2 decode at full size, bilinear resize, OpenCV encode."""
+    data = read(path)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return cv2_encode(cv2.resize(image, target_of(data)))
+
+
+def before(path):
+    """prepare before this change: OpenCV full decode, truncation scan, INTER_AREA, OpenCV encode."""
+    data = read(path)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    codec.truncated_jpeg(data)
+    return cv2_encode(cv2.resize(image, target_of(data), interpolation=cv2.INTER_AREA))
+
+
+def opencv_reduced(path):
+    """OpenCV only, with IMREAD_REDUCED_COLOR_2/4/8 chosen from the JPEG header."""
+    data = read(path)
+    height, width = codec.jpeg_size(data)
+    target = codec.shorter_side_size(height, width, OPTIONS.resize)
+    factor = 1
+    while factor < 8 and height // (2 * factor) >= target[1] and width // (2 * factor) >= target[0]:
+        factor *= 2
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+             8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    codec.truncated_jpeg(data)
+    return cv2_encode(codec.resize(image, target))
+
+
+def turbo_decode_opencv_encode(path):
+    """libjpeg-turbo (simplejpeg) full-size decode, INTER_AREA, OpenCV encode."""
+    data = read(path)
+    image = simplejpeg.decode_jpeg(data, "BGR")
+    return cv2_encode(codec.resize(image, target_of(data)))
+
+
+def turbo_full(path):
+    """libjpeg-turbo full-size decode and encode, INTER_AREA."""
+    data = read(path)
+    return codec.encode_jpeg(codec.resize(simplejpeg.decode_jpeg(data, "BGR"), target_of(data)),
+                             OPTIONS.quality)
+
+
+def turbo_any_scale(path):
+    """libjpeg-turbo decode at any of its scales M/8 (3/4, 5/8...) that keeps the output size."""
+    data = read(path)
+    width, height = target_of(data)
+    image = simplejpeg.decode_jpeg(data, "BGR", min_height=height, min_width=width)
+    return codec.encode_jpeg(codec.resize(image, (width, height)), OPTIONS.quality)
+
+
+def shipped(path):
+    """What prepare runs now: prepare.encode_image (scales 1/2, 1/4, 1/8 only, from the header)."""
+    return prepare.encode_image(path, OPTIONS)[0]
+
+
+VARIANTS = [im2rec_like, before, opencv_reduced, turbo_decode_opencv_encode, turbo_full,
+            turbo_any_scale, shipped]
+
+
+def per_image_ms(function, paths):
+    start = time.perf_counter()
+    for path in paths:
+        function(path)
+    return 1000 * (time.perf_counter() - start) / len(paths)
+
+
+def psnr(a, b):
+    error = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255 ** 2 / max(error, 1e-10))
+
+
+def quality_db(function, paths):
+    """Median PSNR of the stored image against full decode + INTER_AREA (no re-encoding)."""
+    values = []
+    for path in paths:
+        data = read(path)
+        reference = cv2.resize(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
+                               target_of(data), interpolation=cv2.INTER_AREA)
+        values.append(psnr(cv2.imdecode(np.frombuffer(function(path), np.uint8), 1), reference))
+    return statistics.median(values)
+
+
+def writer_us(payloads):
+    """µs per record: MXNet's indexed writer vs the bare file writes of the same bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        writer = mx.recordio.MXIndexedRecordIO(os.path.join(tmp, "a.idx"), os.path.join(tmp, "a.rec"), "w")
+        for key, payload in enumerate(payloads):
+            writer.write_idx(key, mx.recordio.pack(mx.recordio.IRHeader(0, 0.0, key, 0), payload))
+        writer.close()
+        mxnet = time.perf_counter() - start
+        start = time.perf_counter()
+        with open(os.path.join(tmp, "b.rec"), "wb", buffering=1 << 22) as handle:
+            for payload in payloads:
+                handle.write(payload)
+        plain = time.perf_counter() - start
+    return 1e6 * mxnet / len(payloads), 1e6 * plain / len(payloads)
+
+
+def pool_seconds(paths, workers):
+    """Wall seconds of shipped() over ``paths``: serial, prepare's thread pool, a process pool."""
+    start = time.perf_counter()
+    for path in paths:
+        shipped(path)
+    serial = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in prepare.ordered_map(shipped, paths, workers):
+        pass
+    threads = time.perf_counter() - start
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(shipped, paths, chunksize=16))
+    processes = time.perf_counter() - start
+    return serial, threads, processes
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", help="a class-per-subfolder folder of JPEGs")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    paths = sorted(item.path for item in prepare.list_class_folder(args.src)[1])
+    times = {variant.__name__: [] for variant in VARIANTS}
+    for round_number in range(args.rounds):
+        shift = round_number % len(VARIANTS)
+        for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+            times[variant.__name__].append(per_image_ms(variant, paths))
+        print("round %d done" % (round_number + 1), file=sys.stderr, flush=True)
+    quality_paths = paths[::10]
+    base = times["im2rec_like"]
+    print("| variant | ms/image (median) | im2rec ÷ this (paired median) | PSNR dB vs full decode + INTER_AREA |")
+    print("|---|---:|---:|---:|")
+    for variant in VARIANTS:
+        name = variant.__name__
+        ratio = statistics.median(b / t for b, t in zip(base, times[name]))
+        print("| %s: %s | %.2f | %.2f | %.1f |" % (name, variant.__doc__.split("\n")[0], statistics.median(times[name]),
+                                                  ratio, quality_db(variant, quality_paths)))
+    payloads = [shipped(path) for path in paths]
+    mxnet, plain = writer_us(payloads)
+    print("\nrecord writer: MXIndexedRecordIO.write_idx %.0f µs/record, plain buffered write %.0f µs/record"
+          % (mxnet, plain))
+    serial, threads, processes = pool_seconds(paths, args.workers)
+    print("pool over %d images, %d workers: serial %.2f s, threads %.2f s (%.2f×), processes %.2f s (%.2f×)"
+          % (len(paths), args.workers, serial, threads, serial / threads, processes, serial / processes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Side-by-side throughput benchmarks; their results are in benchmarks/README.md."""
