@@ -12,9 +12,9 @@ import simplejpeg
 
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 TRUNCATED = "Premature end of JPEG file"
-# libjpeg-turbo decodes at scale 1/2, 1/4 or 1/8 only when the image keeps at least twice the
-# requested size; finer factors (3/4, 5/8...) are slower than a full decode (benchmarks/README.md).
-MIN_DCT_FACTOR = 2
+# Scales 1/2, 1/4 and 1/8 only: libjpeg-turbo's other ones (3/8, 3/4...) are slower than a full
+# decode on small images and farther from an area-averaged result (benchmarks/README.md).
+DCT_SCALES = (8, 4, 2)
 
 
 class DecodeError(ValueError):
@@ -61,19 +61,30 @@ def decode(data, min_height=0, min_width=0, strict=True):
     if not data.startswith(JPEG_SIGNATURE):
         return decode_opencv(data), None
     try:
-        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError as err:
         raise DecodeError("not a decodable image (%s)" % err) from None
     if colorspace in ("YCbCr", "Gray"):
-        return decode_jpeg(data, "BGR", min_height, min_width, strict)
+        factor = dct_factor(height, width, min_height, min_width)
+        return decode_jpeg(data, "BGR", -(-height // factor), -(-width // factor), strict)
     # libjpeg-turbo cannot turn CMYK/YCCK into BGR: it checks the data at 1/8 scale, OpenCV converts.
     _, warning = decode_jpeg(data, "CMYK", 1, 1, strict)
     return decode_opencv(data), warning
 
 
+def dct_factor(height, width, min_height, min_width):
+    """The largest of 8, 4, 2, 1 that divides height × width to at least min_height × min_width
+    (1 when either minimum is 0: full size)."""
+    if min_height <= 0 or min_width <= 0:
+        return 1
+    return next((factor for factor in DCT_SCALES
+                 if height / factor >= min_height and width / factor >= min_width), 1)
+
+
 def decode_jpeg(data, colorspace, min_height, min_width, strict):
-    """(image, warning or None) from libjpeg-turbo; DecodeError as described in ``decode``."""
-    scale = dict(min_height=min_height, min_width=min_width, min_factor=MIN_DCT_FACTOR)
+    """(image, warning or None) from libjpeg-turbo at its smallest scale that keeps at least
+    min_height × min_width; DecodeError as described in ``decode``."""
+    scale = dict(min_height=min_height, min_width=min_width)
     try:
         return simplejpeg.decode_jpeg(data, colorspace, **scale), None
     except ValueError as err:
