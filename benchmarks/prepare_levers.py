@@ -56,13 +56,11 @@ def before(path):
 
 
 def opencv_reduced(path):
-    """OpenCV only, with IMREAD_REDUCED_COLOR_2/4/8 chosen from the JPEG header."""
+    """OpenCV only, IMREAD_REDUCED_COLOR_2/4/8 as prepare picks the scale (header, twice the output)."""
     data = read(path)
     height, width = codec.jpeg_size(data)
     target = codec.shorter_side_size(height, width, OPTIONS.resize)
-    factor = 1
-    while factor < 8 and height // (2 * factor) >= target[1] and width // (2 * factor) >= target[0]:
-        factor *= 2
+    factor = codec.dct_factor(height, width, 2 * target[1], 2 * target[0])
     flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
              8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
@@ -85,20 +83,37 @@ def turbo_full(path):
 
 
 def turbo_any_scale(path):
-    """libjpeg-turbo decode at any of its scales M/8 (3/4, 5/8...) that keeps the output size."""
+    """libjpeg-turbo at any of its scales (3/4, 5/8, 3/8...) that keeps the output size."""
     data = read(path)
     width, height = target_of(data)
     image = simplejpeg.decode_jpeg(data, "BGR", min_height=height, min_width=width)
     return codec.encode_jpeg(codec.resize(image, (width, height)), OPTIONS.quality)
 
 
+def scaled_by_margin(path, margin):
+    data = read(path)
+    width, height = target_of(data)
+    image, _ = codec.decode(data, round(margin * height), round(margin * width))
+    return codec.encode_jpeg(codec.resize(image, (width, height)), OPTIONS.quality)
+
+
+def turbo_margin_1(path):
+    """libjpeg-turbo at 1/2, 1/4, 1/8 while the image keeps the output size (margin 1)."""
+    return scaled_by_margin(path, 1)
+
+
+def turbo_margin_2(path):
+    """libjpeg-turbo at 1/2, 1/4, 1/8 while the image keeps twice the output size (margin 2)."""
+    return scaled_by_margin(path, 2)
+
+
 def shipped(path):
-    """What prepare runs now: prepare.encode_image (scales 1/2, 1/4, 1/8 only, from the header)."""
+    """What prepare runs now: prepare.encode_image (1/2, 1/4, 1/8 keeping 1.5 × the output size)."""
     return prepare.encode_image(path, OPTIONS)[0]
 
 
 VARIANTS = [im2rec_like, before, opencv_reduced, turbo_decode_opencv_encode, turbo_full,
-            turbo_any_scale, shipped]
+            turbo_any_scale, turbo_margin_1, turbo_margin_2, shipped]
 
 
 def per_image_ms(function, paths):
@@ -114,14 +129,17 @@ def psnr(a, b):
 
 
 def quality_db(function, paths):
-    """Median PSNR of the stored image against full decode + INTER_AREA (no re-encoding)."""
+    """(median, worst) PSNR dB of the stored image against full decode + INTER_AREA (no
+    re-encoding), each minus that of ``before`` on the same image."""
     values = []
     for path in paths:
         data = read(path)
         reference = cv2.resize(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
                                target_of(data), interpolation=cv2.INTER_AREA)
-        values.append(psnr(cv2.imdecode(np.frombuffer(function(path), np.uint8), 1), reference))
-    return statistics.median(values)
+        stored = cv2.imdecode(np.frombuffer(function(path), np.uint8), 1)
+        old = cv2.imdecode(np.frombuffer(before(path), np.uint8), 1)
+        values.append(psnr(stored, reference) - psnr(old, reference))
+    return statistics.median(values), min(values)
 
 
 def writer_us(payloads):
@@ -171,15 +189,17 @@ def main():
         for variant in VARIANTS[shift:] + VARIANTS[:shift]:
             times[variant.__name__].append(per_image_ms(variant, paths))
         print("round %d done" % (round_number + 1), file=sys.stderr, flush=True)
-    quality_paths = paths[::10]
+    quality_paths = paths[::5]
     base = times["im2rec_like"]
-    print("| variant | ms/image (median) | im2rec ÷ this (paired median) | PSNR dB vs full decode + INTER_AREA |")
+    print("| variant | ms/image (median) | im2rec ÷ this (paired median) "
+          "| PSNR vs full decode + INTER_AREA, dB relative to before: median, worst |")
     print("|---|---:|---:|---:|")
     for variant in VARIANTS:
         name = variant.__name__
         ratio = statistics.median(b / t for b, t in zip(base, times[name]))
-        print("| %s: %s | %.2f | %.2f | %.1f |" % (name, variant.__doc__.split("\n")[0], statistics.median(times[name]),
-                                                  ratio, quality_db(variant, quality_paths)))
+        print("| %s: %s | %.2f | %.2f | %+.2f, %+.2f |" % (
+            name, variant.__doc__.split("\n")[0], statistics.median(times[name]), ratio,
+            *quality_db(variant, quality_paths)))
     payloads = [shipped(path) for path in paths]
     mxnet, plain = writer_us(payloads)
     print("\nrecord writer: MXIndexedRecordIO.write_idx %.0f µs/record, plain buffered write %.0f µs/record"

@@ -145,18 +145,19 @@ def read_bytes(path):
     return data
 
 
-# Decoded images keep at least twice the output size, so the final INTER_AREA still averages
-# 2 × 2 or more pixels per output pixel: the stored images stay within 0.5 dB PSNR of a
-# full-size decode + INTER_AREA (tests/test_prepare.py); a margin of 1 was up to 1.5 dB off.
-AREA_MARGIN = 2
+# Scaled-down decoded images keep at least 1.5 times the output size, so the final INTER_AREA
+# still averages 1.5 or more pixels per output pixel along each axis. Against a full-size
+# decode + INTER_AREA, the stored images then stay within 1 dB PSNR (median 0.04 dB) of what a
+# full-size decode stored (tests/test_prepare.py); a margin of 1 was up to 1.5 dB worse and
+# no faster, a margin of 2 slower (benchmarks/README.md).
+AREA_MARGIN = 1.5
 
 
 def encode_image(path, options):
     """(bytes to store, decoder warning or None) for one image file; SkipImage if it cannot be packed.
 
-    A JPEG at least twice the output size is decoded directly at 1/2, 1/4 or 1/8 scale while it
-    keeps AREA_MARGIN times the output size, then area-averaged to the size computed from its
-    full size.
+    A JPEG at least 2 × AREA_MARGIN times the output size is decoded directly at 1/2, 1/4 or 1/8
+    scale (chosen from its header), then area-averaged to the size computed from its full size.
     """
     data = read_bytes(path)
     try:
@@ -164,8 +165,8 @@ def encode_image(path, options):
             return data, codec.decode(data, 1, 1, strict=False)[1]
         size = codec.jpeg_size(data)   # known before decoding for JPEGs only
         target = codec.shorter_side_size(*size, options.resize) if size and options.resize else (0, 0)
-        image, warning = codec.decode(data, min_height=AREA_MARGIN * target[1],
-                                      min_width=AREA_MARGIN * target[0], strict=False)
+        image, warning = codec.decode(data, min_height=round(AREA_MARGIN * target[1]),
+                                      min_width=round(AREA_MARGIN * target[0]), strict=False)
         if options.resize:
             image = codec.resize(image, codec.shorter_side_size(*(size or image.shape[:2]),
                                                                 options.resize))
