@@ -3,7 +3,8 @@
 from ..data import check, prepare
 
 NAME = "check-rec"
-HELP = "scan a .rec (and its .idx) and list every bad record; exit 1 if any is found"
+HELP = ("scan a .rec (and its .idx), decoding every image, and list every bad record (exit 1 if "
+        "any); --repair OUT writes a copy without them")
 
 
 def configure(parser):

@@ -1,7 +1,10 @@
-"""Scan a .rec file (and its .idx) in one pass and list every damaged record with its byte offset.
+"""Scan a .rec file (and its .idx) in one pass, list every damaged record with its byte offset,
+and write a copy without them (``repair``).
 
 The framing is parsed in Python (see recordfile) so truncated or corrupted files are reported
-record by record; after a bad magic word the scan resynchronises on the next aligned one.
+record by record; after a bad magic word the scan resynchronises on the next aligned one. Image
+payloads are decoded strictly (see codec), so corrupt JPEG data is named with its record instead
+of printed as a libjpeg warning.
 """
 import os
 import shutil
