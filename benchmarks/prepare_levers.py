@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -159,21 +160,54 @@ def writer_us(payloads):
     return 1e6 * mxnet / len(payloads), 1e6 * plain / len(payloads)
 
 
-def pool_seconds(paths, workers):
-    """Wall seconds of shipped() over ``paths``: serial, prepare's thread pool, a process pool."""
-    start = time.perf_counter()
-    for path in paths:
-        shipped(path)
-    serial = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in prepare.ordered_map(shipped, paths, workers):
-        pass
-    threads = time.perf_counter() - start
-    start = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(shipped, paths, chunksize=16))
-    processes = time.perf_counter() - start
-    return serial, threads, processes
+def pool_seconds(paths, workers, rounds):
+    """Median wall seconds of shipped() over ``paths``: serial, prepare's thread pool, a process
+    pool, in rotating order."""
+    def serial():
+        for path in paths:
+            shipped(path)
+
+    def threads():
+        for _ in prepare.ordered_map(shipped, paths, workers):
+            pass
+
+    def processes():
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(shipped, paths, chunksize=16))
+
+    runs = [serial, threads, processes]
+    seconds = {run.__name__: [] for run in runs}
+    for round_number in range(rounds):
+        for run in runs[round_number % 3:] + runs[:round_number % 3]:
+            start = time.perf_counter()
+            run()
+            seconds[run.__name__].append(time.perf_counter() - start)
+    return [statistics.median(seconds[run.__name__]) for run in runs]
+
+
+def gil_share(function, payloads, seconds=2.0):
+    """Share of its speed a pure-Python loop keeps while another thread runs ``function`` on
+    ``payloads``: about 1 / (busy threads per core) if ``function`` releases the GIL, near 0 if not."""
+    def spin(counts):
+        count, end = 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            count += 1
+        counts.append(count)
+
+    def work(stop):
+        while not stop.is_set():
+            for payload in payloads:
+                function(payload)
+
+    alone = []
+    spin(alone)
+    stop, shared = threading.Event(), []
+    worker = threading.Thread(target=work, args=(stop,))
+    worker.start()
+    spin(shared)
+    stop.set()
+    worker.join()
+    return shared[0] / alone[0]
 
 
 def main():
@@ -204,9 +238,16 @@ def main():
     mxnet, plain = writer_us(payloads)
     print("\nrecord writer: MXIndexedRecordIO.write_idx %.0f µs/record, plain buffered write %.0f µs/record"
           % (mxnet, plain))
-    serial, threads, processes = pool_seconds(paths, args.workers)
+    serial, threads, processes = pool_seconds(paths, args.workers, args.rounds)
     print("pool over %d images, %d workers: serial %.2f s, threads %.2f s (%.2f×), processes %.2f s (%.2f×)"
           % (len(paths), args.workers, serial, threads, serial / threads, processes, serial / processes))
+    data = [read(path) for path in paths[:20]]
+    image = simplejpeg.decode_jpeg(data[0], "BGR")
+    for name, function in (("libjpeg-turbo decode", lambda d: simplejpeg.decode_jpeg(d, "BGR")),
+                           ("libjpeg-turbo encode", lambda d: codec.encode_jpeg(image, 90)),
+                           ("INTER_AREA resize", lambda d: codec.resize(image, (200, 150)))):
+        print("GIL: a Python loop keeps %.0f%% of its speed beside a thread running %s"
+              % (100 * gil_share(function, data), name))
 
 
 if __name__ == "__main__":
