@@ -1,8 +1,8 @@
 """Which change made `prepare` faster: per-image cost of each decode/resize/encode variant.
 
-Every variant turns the same JPEG files into the bytes `prepare --resize R --quality Q` would
-store, one thread, variants interleaved in rounds (the order rotating) so machine load hits all
-alike. Then: the record writer's cost per record, and the thread pool against a process pool.
+Every variant turns the same JPEG files into the bytes `prepare --resize 256 --quality 90`
+would store, on one thread, all variants on one image before the next (the order rotating) so
+that machine load hits all alike. Then: the record writer's cost per record, and the thread pool against a process pool.
 
     PYTHONPATH=. python benchmarks/prepare_levers.py /tmp/pp/inet1000 --rounds 2
 
@@ -117,11 +117,19 @@ VARIANTS = [im2rec_like, before, opencv_reduced, turbo_decode_opencv_encode, tur
             turbo_any_scale, turbo_margin_1, turbo_margin_2, shipped]
 
 
-def per_image_ms(function, paths):
-    start = time.perf_counter()
-    for path in paths:
-        function(path)
-    return 1000 * (time.perf_counter() - start) / len(paths)
+def per_image_ms(paths, rounds):
+    """{variant name: [ms per image in each round]}, every variant run on an image before the next
+    image (the order rotating), so that load drifting during a round hits all variants alike."""
+    totals = {variant.__name__: [0.0] * rounds for variant in VARIANTS}
+    for round_number in range(rounds):
+        for number, path in enumerate(paths):
+            shift = (round_number + number) % len(VARIANTS)
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                start = time.perf_counter()
+                variant(path)
+                totals[variant.__name__][round_number] += time.perf_counter() - start
+        print("round %d done" % (round_number + 1), file=sys.stderr, flush=True)
+    return {name: [1000 * total / len(paths) for total in values] for name, values in totals.items()}
 
 
 def psnr(a, b):
@@ -217,12 +225,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     paths = sorted(item.path for item in prepare.list_class_folder(args.src)[1])
-    times = {variant.__name__: [] for variant in VARIANTS}
-    for round_number in range(args.rounds):
-        shift = round_number % len(VARIANTS)
-        for variant in VARIANTS[shift:] + VARIANTS[:shift]:
-            times[variant.__name__].append(per_image_ms(variant, paths))
-        print("round %d done" % (round_number + 1), file=sys.stderr, flush=True)
+    times = per_image_ms(paths, args.rounds)
     quality_paths = paths[::5]
     base = times["im2rec_like"]
     print("| variant | ms/image (median) | im2rec ÷ this (paired median) "
