@@ -147,6 +147,12 @@ def run_im2rec(src, work, args):
     return timing._replace(records=count_records(prefix + ".idx"))
 
 
+def run_startups():
+    """Wall seconds of each tool's start-up alone (``--help``: Python, MXNet and OpenCV imports)."""
+    return (timed([[sys.executable, "-m", "gluon_tricks", "--help"]]).wall,
+            timed([[sys.executable, im2rec_script(), "--help"]]).wall)
+
+
 def run_check(work, args):
     rec = os.path.join(work, "prepare.rec")
     timing = timed([[sys.executable, "-m", "gluon_tricks", "check-rec", rec, "--decode",
@@ -180,6 +186,7 @@ def run(args):
                          "ImageNet-like one there" % args.src)
     src = os.path.abspath(args.src)
     rows = {"prepare": [], "im2rec": [], "check": []}
+    startups = []
     for round_number in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="bench-prepare-") as work:
             order = ("prepare", "im2rec") if round_number % 2 == 0 else ("im2rec", "prepare")
@@ -187,14 +194,15 @@ def run(args):
                 runner = run_prepare if name == "prepare" else run_im2rec
                 rows[name].append(runner(src, work, args))
             rows["check"].append(run_check(work, args))
+        startups.append(run_startups())
         print("round %d/%d: %s" % (round_number + 1, args.repeats, ", ".join(
             "%s %.1f s" % (name, timings[-1].wall) for name, timings in rows.items())),
             file=sys.stderr, flush=True)
-    print(format_table(rows, args, src))
+    print(format_table(rows, startups, args, src))
     return 0
 
 
-def format_table(rows, args, src):
+def format_table(rows, startups, args, src):
     """Markdown table: median wall/CPU seconds, images/s and the paired im2rec ÷ tool ratios."""
     labels = {
         "prepare": "gluon-tricks prepare folder (INTER_AREA, libjpeg-turbo)",
@@ -211,7 +219,13 @@ def format_table(rows, args, src):
         cpu_ratio = statistics.median(b.cpu / t.cpu for b, t in zip(base, timings))
         lines.append("| %s | %d | %.2f | %.2f | %.0f | %.2f | %.2f |" % (
             labels[name], timings[0].records, wall, cpu, timings[0].records / wall, ratio, cpu_ratio))
+    ours, theirs = (statistics.median(values) for values in zip(*startups))
+    # im2rec starts twice (--list, then the pack), prepare once.
+    work_ratio = statistics.median((b.wall - 2 * theirs) / (t.wall - ours)
+                                   for b, t in zip(base, rows["prepare"]))
     lines += ["", "%s; --resize %d --quality %d, %d worker(s) each, no shuffle, %d round(s) in "
               "alternating order; times include starting Python and importing MXNet"
-              % (src, args.resize, args.quality, args.threads, args.repeats)]
+              % (src, args.resize, args.quality, args.threads, args.repeats),
+              "start-up alone (median of --help): gluon-tricks %.2f s, im2rec.py %.2f s (it starts "
+              "twice); without start-ups, im2rec wall ÷ prepare wall = %.2f" % (ours, theirs, work_ratio)]
     return "\n".join(lines)
