@@ -1,5 +1,6 @@
 """prepare folder/imagenet/places365: round trips through MXNet's own readers, atomic output, labels."""
 import os
+import struct
 
 import cv2
 import mxnet as mx
@@ -360,3 +361,27 @@ def test_grey_and_cmyk_jpegs_are_stored_in_colour(tmp_path):
         source = cv2.resize(cv2.imread(str(tmp_path / "src" / relpath)), (64, 48), interpolation=cv2.INTER_AREA)
         assert image.shape == (48, 64, 3)
         assert np.abs(image.astype(int) - source).mean() < 3, relpath
+
+
+def with_exif_orientation(jpeg, orientation):
+    """``jpeg`` with an APP1 EXIF segment whose only tag is the orientation (big-endian TIFF)."""
+    entry = struct.pack(">HHIH2x", 0x0112, 3, 1, orientation)
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + entry + b"\0\0\0\0"
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + 6 + len(tiff)) + b"Exif\0\0" + tiff
+    return jpeg[:2] + app1 + jpeg[2:]
+
+
+def test_exif_rotated_jpegs_are_stored_upright_as_before(tmp_path):
+    """OpenCV applies the EXIF orientation, so the old converter stored photos upright; so do we."""
+    pixels = cv2.resize(np.random.default_rng(6).integers(0, 256, (4, 6, 3)).astype(np.uint8), (600, 400))
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    (tmp_path / "src" / "a" / "turned.jpg").write_bytes(
+        with_exif_orientation(cv2.imencode(".jpg", pixels)[1].tobytes(), 6))
+    prefix = str(tmp_path / "out")
+    prepare.prepare_folder(str(tmp_path / "src"), prefix, prepare.EncodeOptions(resize=100, **QUIET))
+    _, [(_, stored, _)] = read_records(prefix)
+    upright = cv2.imread(str(tmp_path / "src" / "a" / "turned.jpg"))
+    assert upright.shape == (600, 400, 3)   # OpenCV turned it by 90°
+    expected = cv2.resize(upright, (100, 150), interpolation=cv2.INTER_AREA)
+    assert stored.shape == expected.shape
+    assert np.abs(stored.astype(int) - expected).mean() < 3

@@ -3,8 +3,8 @@
 JPEGs go through libjpeg-turbo (``simplejpeg``): it decodes at 1/2, 1/4 or 1/8 scale in the DCT
 when the image is at least twice the size asked for, reports libjpeg's warnings (truncated or
 corrupt data) as errors we can attribute to a file or record instead of printing them, and
-encodes several times faster than OpenCV's wheels. Other formats, and CMYK/YCCK JPEGs, which
-libjpeg-turbo cannot turn into BGR, are decoded by OpenCV.
+encodes several times faster than OpenCV's wheels. Other formats, CMYK/YCCK JPEGs and JPEGs
+with an EXIF rotation are decoded by OpenCV, which converts and rotates them.
 """
 import cv2
 import numpy as np
@@ -32,13 +32,47 @@ def truncated_jpeg(data):
 
 
 def jpeg_size(data):
-    """(height, width) from a JPEG's header without decoding it, or None for other data."""
+    """(height, width) of a JPEG as decoded (EXIF rotation applied) from its header alone, or
+    None for other data."""
     if not data.startswith(JPEG_SIGNATURE):
         return None
     try:
-        return tuple(simplejpeg.decode_jpeg_header(data)[:2])
+        height, width = simplejpeg.decode_jpeg_header(data)[:2]
     except ValueError:
         return None
+    return (width, height) if exif_orientation(data) >= TRANSPOSED else (height, width)
+
+
+# EXIF orientations 5-8 turn the image by 90°; OpenCV's imdecode applies every orientation.
+TRANSPOSED = 5
+
+
+def exif_orientation(data):
+    """The EXIF orientation (1-8) in a JPEG's APP1 segment, 1 when there is none."""
+    position = 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker in (0xDA, 0xD9):        # start of scan, end of image: no more header segments
+            break
+        length = int.from_bytes(data[position + 2:position + 4], "big")
+        if marker == 0xE1 and data[position + 4:position + 10] == b"Exif\0\0":
+            return tiff_orientation(data[position + 10:position + 2 + length])
+        position += 2 + length
+    return 1
+
+
+def tiff_orientation(tiff):
+    """Tag 0x0112 of the first IFD of an EXIF TIFF block, 1 when absent or malformed."""
+    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        return 1
+    ifd = int.from_bytes(tiff[4:8], order)
+    count = int.from_bytes(tiff[ifd:ifd + 2], order) if ifd + 2 <= len(tiff) else 0
+    for entry in range(ifd + 2, min(ifd + 2 + 12 * count, len(tiff) - 11), 12):
+        if int.from_bytes(tiff[entry:entry + 2], order) == 0x0112:
+            value = int.from_bytes(tiff[entry + 8:entry + 10], order)
+            return value if 1 <= value <= 8 else 1
+    return 1
 
 
 def decode_opencv(data):
@@ -64,11 +98,12 @@ def decode(data, min_height=0, min_width=0, strict=True):
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError as err:
         raise DecodeError("not a decodable image (%s)" % err) from None
-    if colorspace in ("YCbCr", "Gray"):
+    if colorspace in ("YCbCr", "Gray") and exif_orientation(data) == 1:
         factor = dct_factor(height, width, min_height, min_width)
         return decode_jpeg(data, "BGR", -(-height // factor), -(-width // factor), strict)
-    # libjpeg-turbo cannot turn CMYK/YCCK into BGR: it checks the data at 1/8 scale, OpenCV converts.
-    _, warning = decode_jpeg(data, "CMYK", 1, 1, strict)
+    # libjpeg-turbo can neither turn CMYK/YCCK into BGR nor apply EXIF orientations: it checks
+    # the data at 1/8 scale, OpenCV decodes (as before, at full size).
+    _, warning = decode_jpeg(data, "CMYK" if colorspace in ("CMYK", "YCCK") else "BGR", 1, 1, strict)
     return decode_opencv(data), warning
 
 
