@@ -10,7 +10,7 @@ import pytest
 import simplejpeg
 
 from cli import one_line_error, run_cli
-from gluon_tricks.data import check, recordfile
+from gluon_tricks.data import check, codec, recordfile
 from gluon_tricks.errors import UsageError
 
 COUNT = 6
@@ -274,3 +274,25 @@ def test_repair_never_overwrites_and_handles_framing_damage(pair, tmp_path):
     assert check.repair(report, str(tmp_path / "fixed")) == COUNT - 1
     assert sorted(read_all(str(tmp_path / "fixed"))) == [0, 1, 3, 4, 5]
     assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name]
+
+
+def test_payload_checksum_from_prepare_catches_corruption_no_decoder_sees(tmp_path):
+    from gluon_tricks.data import prepare
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    for seed in range(4):
+        cv2.imwrite(str(tmp_path / "src" / "a" / ("%d.jpg" % seed)), cv2.imdecode(
+            np.frombuffer(jpeg(seed, side=96), np.uint8), 1))
+    prefix = str(tmp_path / "data")
+    prepare.prepare_folder(str(tmp_path / "src"), prefix,
+                           prepare.EncodeOptions(shuffle=False, threads=2, progress=False))
+    offsets = dict(recordfile.read_idx(prefix + ".idx"))
+    assert scan(prefix + ".rec").clean
+    at = recordfile.FRAME_HEADER.size + recordfile.IMAGE_HEADER.size + 274
+    overwrite(prefix + ".rec", offsets[2] + at, b"\0\0\0\0")
+    reader = mx.recordio.MXIndexedRecordIO(prefix + ".idx", prefix + ".rec", "r")
+    codec.decode(mx.recordio.unpack(reader.read_idx(2))[1], 1, 1)   # libjpeg sees nothing wrong
+    reader.close()
+    for decode in (True, False):
+        report = check.check_record_file(prefix + ".rec", decode=decode, threads=2, progress=False)
+        assert [(p.ordinal, p.key, p.offset) for p in report.problems] == [(2, 2, offsets[2])]
+        assert "checksum mismatch" in report.problems[0].reason

@@ -77,8 +77,9 @@ def test_folder_round_trip_matches_sources_and_real_loader(tree, tmp_path):
     keys, rows = read_records(prefix)
     lst = read_lst(prefix)
     assert keys == list(range(9)) and [entry[0] for entry in lst] == keys
-    for (header, image, _), (index, label, relpath) in zip(rows, lst):
+    for (header, image, payload), (index, label, relpath) in zip(rows, lst):
         assert header.flag == 0 and header.id == index and header.label == label
+        assert header.id2 == recordfile.payload_checksum(payload)
         assert classes[int(label)] == relpath.split("/")[0]
         source = cv2.imread(str(src / relpath))
         assert image.shape == source.shape

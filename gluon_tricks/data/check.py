@@ -150,7 +150,7 @@ def check_payload(payload, decode):
     if len(payload) < header_size:
         return None, ("header unparsable: %d bytes, an image record header needs %d"
                       % (len(payload), header_size))
-    flag, label, _, _ = recordfile.IMAGE_HEADER.unpack_from(payload)
+    flag, label, _, id2 = recordfile.IMAGE_HEADER.unpack_from(payload)
     body = payload[header_size:]
     if flag:
         if flag > len(body) // 4:
@@ -164,6 +164,8 @@ def check_payload(payload, decode):
         return None, "header unparsable: label is not a finite number"
     if not body:
         return None, "not a decodable image: empty image data"
+    if recordfile.checksum_mismatch(id2, body):
+        return None, "image data changed since prepare wrote it (checksum mismatch)"
     if codec.truncated_jpeg(body):
         return None, "not a decodable image: JPEG data is truncated (no end-of-image marker)"
     if decode:

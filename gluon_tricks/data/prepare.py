@@ -204,7 +204,8 @@ def pack(items, prefix, classes, options, skipped=(), desc=None):
     """Encode ``items`` into ``prefix``.rec/.idx/.lst (+ .classes when ``classes`` names are given).
 
     Files appear under their final names only once everything is written. Record keys and
-    header ids are 0..n-1 in write order; labels are stored as floats (IRHeader flag 0).
+    header ids are 0..n-1 in write order; labels are stored as floats (IRHeader flag 0); id2
+    holds the payload's checksum (recordfile.payload_checksum).
     """
     options.validate()
     start = time.time()
@@ -232,7 +233,8 @@ def pack(items, prefix, classes, options, skipped=(), desc=None):
                     payload, warning = outcome
                     if warning:
                         warned.append((item.path, warning))
-                    header = mx.recordio.IRHeader(0, float(item.label), written, 0)
+                    header = mx.recordio.IRHeader(0, float(item.label), written,
+                                                  recordfile.payload_checksum(payload))
                     record.write_idx(written, mx.recordio.pack(header, payload))
                     lst.write("%d\t%f\t%s\n" % (written, item.label, item.relpath.replace(os.sep, "/")))
                     counts[item.label] += 1
