@@ -10,7 +10,7 @@ import pytest
 import simplejpeg
 
 from cli import one_line_error, run_cli
-from gluon_tricks.data import check, codec, recordfile
+from gluon_tricks.data import check, codec, prepare, recordfile
 from gluon_tricks.errors import UsageError
 
 COUNT = 6
@@ -277,7 +277,6 @@ def test_repair_never_overwrites_and_handles_framing_damage(pair, tmp_path):
 
 
 def test_payload_checksum_from_prepare_catches_corruption_no_decoder_sees(tmp_path):
-    from gluon_tricks.data import prepare
     (tmp_path / "src" / "a").mkdir(parents=True)
     for seed in range(4):
         cv2.imwrite(str(tmp_path / "src" / "a" / ("%d.jpg" % seed)), cv2.imdecode(
