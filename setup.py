@@ -4,6 +4,7 @@ from setuptools import find_packages, setup
 COMMON = [
     "numpy",
     "opencv-python-headless",
+    "simplejpeg>=1.8,<2",   # libjpeg-turbo: scaled JPEG decoding and fast encoding for prepare
     "gluoncv==0.10.5.post0",
     "matplotlib",
     "tqdm",

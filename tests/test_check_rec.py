@@ -7,9 +7,10 @@ import cv2
 import mxnet as mx
 import numpy as np
 import pytest
+import simplejpeg
 
 from cli import one_line_error, run_cli
-from gluon_tricks.data import check, recordfile
+from gluon_tricks.data import check, codec, prepare, recordfile
 from gluon_tricks.errors import UsageError
 
 COUNT = 6
@@ -178,3 +179,119 @@ def test_require_record_pair(pair, tmp_path):
     (tmp_path / "garbage.idx").write_text("0\t0\nzero\tzero\n")
     with pytest.raises(UsageError, match="garbage.idx line 2"):
         recordfile.require_record_pair(rec, str(tmp_path / "garbage.idx"))
+
+
+def noisy_jpeg(seed, side=64):
+    """A JPEG of random pixels: every byte of its scan data matters to the decoder."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (side, side, 3)).astype(np.uint8)
+    return cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+@pytest.fixture
+def corrupt_pair(tmp_path):
+    """20 records, with 4 random bytes written into the scan data of records 3, 7, 11, 12 and 19."""
+    payloads = [noisy_jpeg(seed) for seed in range(20)]
+    rec, idx = write_pair(str(tmp_path / "data"), payloads)
+    offsets = dict(recordfile.read_idx(idx))
+    rng = np.random.default_rng(5)
+    bad = [3, 7, 11, 12, 19]
+    for key in bad:
+        inside = recordfile.FRAME_HEADER.size + recordfile.IMAGE_HEADER.size + len(payloads[key]) // 2
+        overwrite(rec, offsets[key] + inside, rng.integers(0, 256, 4).astype(np.uint8).tobytes())
+    (tmp_path / "data.lst").write_text("".join("%d\t%f\timg%d.jpg\n" % (k, k % 3, k) for k in range(20)))
+    (tmp_path / "data.classes").write_text("a\nb\nc\n")
+    return rec, idx, offsets, bad
+
+
+def test_corrupt_jpeg_payloads_are_named_with_record_key_and_offset(corrupt_pair):
+    rec, _, offsets, bad = corrupt_pair
+    report = scan(rec)
+    assert [(p.ordinal, p.key, p.offset) for p in report.problems] == [(k, k, offsets[k]) for k in bad]
+    assert all(p.reason.startswith(("corrupt JPEG data", "not a decodable image")) for p in report.problems)
+    assert report.records == 20 - len(bad)
+    proc = run_cli("check-rec", rec, "--decode", "--threads", "2")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for key in bad:
+        assert "record %d (idx key %d) at byte %d: " % (key, key, offsets[key]) in proc.stdout
+    assert "Corrupt JPEG data" not in proc.stderr   # libjpeg's warnings are attributed, not printed
+
+
+def test_grey_and_cmyk_jpegs_decode_clean(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 48, 4)).astype(np.uint8)
+    grey = cv2.imencode(".jpg", pixels[:, :, 0])[1].tobytes()
+    cmyk = simplejpeg.encode_jpeg(pixels, 90, "CMYK")
+    rec, _ = write_pair(str(tmp_path / "colours"), [grey, cmyk, jpeg(0)])
+    report = scan(rec)
+    assert report.clean and report.records == 3
+
+
+def test_empty_rec_is_one_line_error(tmp_path):
+    (tmp_path / "empty.rec").write_bytes(b"")
+    line = one_line_error(run_cli("check-rec", tmp_path / "empty.rec"))
+    assert "empty.rec is empty (0 bytes)" in line
+
+
+def read_all(prefix):
+    reader = mx.recordio.MXIndexedRecordIO(prefix + ".idx", prefix + ".rec", "r")
+    rows = {key: mx.recordio.unpack(reader.read_idx(key)) for key in reader.keys}
+    reader.close()
+    return rows
+
+
+def test_repair_writes_clean_copy_without_bad_records(corrupt_pair, tmp_path):
+    rec, idx, offsets, bad = corrupt_pair
+    before = open(rec, "rb").read()
+    proc = run_cli("check-rec", rec, "--repair", tmp_path / "fixed" / "clean.rec")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "15 good records, 5 bad record(s) left out" in proc.stdout
+    good = [key for key in range(20) if key not in bad]
+    original, fixed = read_all(str(tmp_path / "data")), read_all(str(tmp_path / "fixed" / "clean"))
+    assert sorted(fixed) == good
+    assert all(fixed[key][1] == original[key][1] and fixed[key][0].label == key % 3 for key in good)
+    assert scan(str(tmp_path / "fixed" / "clean.rec")).clean
+    lst = (tmp_path / "fixed" / "clean.lst").read_text().splitlines()
+    assert [int(line.split("\t")[0]) for line in lst] == good
+    assert (tmp_path / "fixed" / "clean.classes").read_text() == "a\nb\nc\n"
+    assert sorted(os.listdir(tmp_path / "fixed")) == ["clean.classes", "clean.idx", "clean.lst", "clean.rec"]
+    assert open(rec, "rb").read() == before
+    batches = mx.io.ImageRecordIter(path_imgrec=str(tmp_path / "fixed" / "clean.rec"),
+                                    path_imgidx=str(tmp_path / "fixed" / "clean.idx"),
+                                    data_shape=(3, 32, 32), batch_size=5)
+    assert sum(5 - batch.pad for batch in batches) == 15
+
+
+def test_repair_never_overwrites_and_handles_framing_damage(pair, tmp_path):
+    rec, idx, offsets = pair
+    rec, idx = damaged_copy(rec, idx, "magic")
+    overwrite(rec, offsets[2], b"\x00\x11\x22\x33")
+    (tmp_path / "taken.idx").write_text("mine")
+    line = one_line_error(run_cli("check-rec", rec, "--repair", tmp_path / "taken"))
+    assert "taken.idx already exists" in line and "never overwrites" in line
+    assert (tmp_path / "taken.idx").read_text() == "mine" and not (tmp_path / "taken.rec").exists()
+    line = one_line_error(run_cli("check-rec", rec, "--repair", rec))
+    assert "magic.rec already exists" in line
+    report = scan(rec)
+    assert check.repair(report, str(tmp_path / "fixed")) == COUNT - 1
+    assert sorted(read_all(str(tmp_path / "fixed"))) == [0, 1, 3, 4, 5]
+    assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name]
+
+
+def test_payload_checksum_from_prepare_catches_corruption_no_decoder_sees(tmp_path):
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    for seed in range(4):
+        cv2.imwrite(str(tmp_path / "src" / "a" / ("%d.jpg" % seed)), cv2.imdecode(
+            np.frombuffer(jpeg(seed, side=96), np.uint8), 1))
+    prefix = str(tmp_path / "data")
+    prepare.prepare_folder(str(tmp_path / "src"), prefix,
+                           prepare.EncodeOptions(shuffle=False, threads=2, progress=False))
+    offsets = dict(recordfile.read_idx(prefix + ".idx"))
+    assert scan(prefix + ".rec").clean
+    at = recordfile.FRAME_HEADER.size + recordfile.IMAGE_HEADER.size + 274
+    overwrite(prefix + ".rec", offsets[2] + at, b"\0\0\0\0")
+    reader = mx.recordio.MXIndexedRecordIO(prefix + ".idx", prefix + ".rec", "r")
+    codec.decode(mx.recordio.unpack(reader.read_idx(2))[1], 1, 1)   # libjpeg sees nothing wrong
+    reader.close()
+    for decode in (True, False):
+        report = check.check_record_file(prefix + ".rec", decode=decode, threads=2, progress=False)
+        assert [(p.ordinal, p.key, p.offset) for p in report.problems] == [(2, 2, offsets[2])]
+        assert "checksum mismatch" in report.problems[0].reason

@@ -1,14 +1,17 @@
 """prepare folder/imagenet/places365: round trips through MXNet's own readers, atomic output, labels."""
 import os
+import struct
 
 import cv2
 import mxnet as mx
 import numpy as np
 import pytest
+import simplejpeg
 
 from cli import one_line_error, run_cli
 from gluon_tricks import cli
-from gluon_tricks.data import prepare, recordfile
+from gluon_tricks.bench.prepare import photo_like
+from gluon_tricks.data import codec, prepare, recordfile
 from gluon_tricks.errors import UsageError
 
 QUIET = dict(threads=2, progress=False)
@@ -74,8 +77,9 @@ def test_folder_round_trip_matches_sources_and_real_loader(tree, tmp_path):
     keys, rows = read_records(prefix)
     lst = read_lst(prefix)
     assert keys == list(range(9)) and [entry[0] for entry in lst] == keys
-    for (header, image, _), (index, label, relpath) in zip(rows, lst):
+    for (header, image, payload), (index, label, relpath) in zip(rows, lst):
         assert header.flag == 0 and header.id == index and header.label == label
+        assert header.id2 == recordfile.payload_checksum(payload)
         assert classes[int(label)] == relpath.split("/")[0]
         source = cv2.imread(str(src / relpath))
         assert image.shape == source.shape
@@ -291,3 +295,94 @@ def test_places365_from_official_list_files(tmp_path, capsys):
     (tmp_path / "places365_val.txt").write_text("Places365_val_00000001.jpg 400\n")
     with pytest.raises(UsageError, match="outside 0..364"):
         prepare.prepare_places365(str(tmp_path), str(tmp_path / "out2"), prepare.EncodeOptions(**QUIET))
+
+
+def psnr(a, b):
+    return 10 * np.log10(255 ** 2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def test_stored_images_stay_within_1_db_of_full_decode_and_area_resize(tmp_path):
+    """Scaled decoding (1/2, 1/4, 1/8) and libjpeg-turbo encoding change the stored pixels a little.
+
+    Reference: full-size decode + INTER_AREA. Before this change prepare stored that reference
+    re-encoded by OpenCV at the same quality; the new images must be as close to the reference
+    as those were, within 1 dB PSNR (the q90 re-encode alone puts them ~30 dB from the reference
+    on this grainy content), and have exactly the same size.
+    """
+    rng = np.random.default_rng(4)
+    sizes = [(150, 200), (300, 400), (600, 800), (1200, 1600), (1100, 900), (401, 799), (1600, 2400)]
+    for number, (height, width) in enumerate(sizes):   # decoded at 1/1, 1/2, 1/4, 1/8, 1/4, 1/2, 1/8
+        path = str(tmp_path / "src" / "all" / ("%d.jpg" % number))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        cv2.imwrite(path, photo_like(rng, height, width), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    prefix = str(tmp_path / "out")
+    prepare.prepare_folder(str(tmp_path / "src"), prefix,
+                           prepare.EncodeOptions(resize=96, quality=90, shuffle=False, **QUIET))
+    _, rows = read_records(prefix)
+    for (_, stored, _), (_, _, relpath) in zip(rows, read_lst(prefix)):
+        source = cv2.imread(str(tmp_path / "src" / relpath))
+        reference = cv2.resize(source, codec.shorter_side_size(*source.shape[:2], 96),
+                               interpolation=cv2.INTER_AREA)
+        before = cv2.imdecode(cv2.imencode(".jpg", reference, [cv2.IMWRITE_JPEG_QUALITY, 90])[1], 1)
+        assert stored.shape == reference.shape, relpath
+        assert psnr(stored, reference) >= psnr(before, reference) - 1.0, relpath
+
+
+def noisy_jpeg_bytes(seed, height=64, width=80):
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype(np.uint8)
+    return cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def test_corrupt_but_decodable_jpeg_is_packed_and_named_with_the_libjpeg_warning(tmp_path, capfd):
+    data = bytearray(noisy_jpeg_bytes(0))
+    data[len(data) // 2:len(data) // 2 + 4] = b"\x00\x9a\x31\xee"
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    (tmp_path / "src" / "a" / "corrupt.jpg").write_bytes(bytes(data))
+    (tmp_path / "src" / "a" / "fine.jpg").write_bytes(noisy_jpeg_bytes(1))
+    code = cli.main(["prepare", "folder", str(tmp_path / "src"), str(tmp_path / "out"), "--threads", "2"])
+    captured = capfd.readouterr()
+    assert code == 0
+    assert "packed 2 images" in captured.out
+    assert "packed 1 files the decoder warned about" in captured.out
+    assert "corrupt.jpg: Corrupt JPEG data" in captured.out
+    assert "Corrupt JPEG data" not in captured.err
+
+
+def test_grey_and_cmyk_jpegs_are_stored_in_colour(tmp_path):
+    pixels = cv2.resize(np.random.default_rng(2).integers(0, 256, (4, 4, 4)).astype(np.uint8), (96, 72))
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    (tmp_path / "src" / "a" / "cmyk.jpg").write_bytes(simplejpeg.encode_jpeg(pixels, 95, "CMYK"))
+    (tmp_path / "src" / "a" / "grey.jpg").write_bytes(cv2.imencode(".jpg", pixels[:, :, 0])[1].tobytes())
+    prefix = str(tmp_path / "out")
+    result = prepare.prepare_folder(str(tmp_path / "src"), prefix,
+                                    prepare.EncodeOptions(resize=48, shuffle=False, **QUIET))
+    assert result.images == 2 and not result.skipped
+    _, rows = read_records(prefix)
+    for (_, image, _), (_, _, relpath) in zip(rows, read_lst(prefix)):
+        source = cv2.resize(cv2.imread(str(tmp_path / "src" / relpath)), (64, 48), interpolation=cv2.INTER_AREA)
+        assert image.shape == (48, 64, 3)
+        assert np.abs(image.astype(int) - source).mean() < 3, relpath
+
+
+def with_exif_orientation(jpeg, orientation):
+    """``jpeg`` with an APP1 EXIF segment whose only tag is the orientation (big-endian TIFF)."""
+    entry = struct.pack(">HHIH2x", 0x0112, 3, 1, orientation)
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + entry + b"\0\0\0\0"
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + 6 + len(tiff)) + b"Exif\0\0" + tiff
+    return jpeg[:2] + app1 + jpeg[2:]
+
+
+def test_exif_rotated_jpegs_are_stored_upright_as_before(tmp_path):
+    """OpenCV applies the EXIF orientation, so the old converter stored photos upright; so do we."""
+    pixels = cv2.resize(np.random.default_rng(6).integers(0, 256, (4, 6, 3)).astype(np.uint8), (600, 400))
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    (tmp_path / "src" / "a" / "turned.jpg").write_bytes(
+        with_exif_orientation(cv2.imencode(".jpg", pixels)[1].tobytes(), 6))
+    prefix = str(tmp_path / "out")
+    prepare.prepare_folder(str(tmp_path / "src"), prefix, prepare.EncodeOptions(resize=100, **QUIET))
+    _, [(_, stored, _)] = read_records(prefix)
+    upright = cv2.imread(str(tmp_path / "src" / "a" / "turned.jpg"))
+    assert upright.shape == (600, 400, 3)   # OpenCV turned it by 90°
+    expected = cv2.resize(upright, (100, 150), interpolation=cv2.INTER_AREA)
+    assert stored.shape == expected.shape
+    assert np.abs(stored.astype(int) - expected).mean() < 3

@@ -5,8 +5,9 @@ import importlib
 from ..errors import UsageError
 
 NAME = "bench"
-HELP = "measure throughput side by side, images per second (bench data, bench train)"
-BENCHMARKS = ("data", "train")
+HELP = ("measure throughput side by side, images per second (bench data, bench train, "
+        "bench prepare)")
+BENCHMARKS = ("data", "train", "prepare")
 
 
 def configure(parser):

@@ -1,20 +1,36 @@
-"""``gluon-tricks check-rec FILE``: list every damaged record of a .rec file; exit 1 if any."""
-from ..data import check
+"""``gluon-tricks check-rec FILE``: list every damaged record of a .rec file (exit 1 if any);
+``--repair OUT`` writes a copy without them."""
+from ..data import check, prepare
 
 NAME = "check-rec"
-HELP = "scan a .rec (and its .idx) and list every bad record; exit 1 if any is found"
+HELP = ("scan a .rec (and its .idx), decoding every image, and list every bad record (exit 1 if "
+        "any); --repair OUT writes a copy without them")
 
 
 def configure(parser):
     parser.add_argument("rec", metavar="FILE", help="the .rec file to scan")
     parser.add_argument("--idx", metavar="IDX", help="its index (default: FILE with .idx, if present)")
+    parser.add_argument("--decode", dest="decode", action="store_true", default=True,
+                        help="decode every image payload with libjpeg-turbo, at 1/8 scale where it can, "
+                             "naming every record that fails (default)")
     parser.add_argument("--no-decode", dest="decode", action="store_false",
                         help="only check the image signature instead of decoding every image (faster)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="decode threads (default: all cores)")
+    parser.add_argument("--repair", metavar="OUT",
+                        help="also write OUT.rec/.idx (and .lst/.classes if FILE has them) without the "
+                             "bad records; OUT must not exist. Exit 0 once written")
 
 
 def run(args):
+    out = prepare.strip_record_extension(args.repair) if args.repair else None
+    if out:
+        check.repair_outputs(args.rec, out)   # refuse an existing OUT before the long scan
     report = check.check_record_file(args.rec, args.idx, decode=args.decode, threads=args.threads)
     print("\n".join(report.summary_lines()))
+    if out:
+        written = check.repair(report, out)
+        print("wrote %s.rec and .idx: %d good records, %d bad record(s) left out"
+              % (out, written, len({p.ordinal for p in report.problems if p.ordinal is not None})))
+        return 0
     return 0 if report.clean else 1

@@ -1,19 +1,23 @@
-"""Scan a .rec file (and its .idx) in one pass and list every damaged record with its byte offset.
+"""Scan a .rec file (and its .idx) in one pass, list every damaged record with its byte offset,
+and write a copy without them (``repair``).
 
 The framing is parsed in Python (see recordfile) so truncated or corrupted files are reported
-record by record; after a bad magic word the scan resynchronises on the next aligned one.
+record by record; after a bad magic word the scan resynchronises on the next aligned one. Image
+payloads are decoded strictly (see codec), so corrupt JPEG data is named with its record instead
+of printed as a libjpeg warning.
 """
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-import cv2
+import mxnet as mx
 import numpy as np
 from tqdm import tqdm
 
 from ..errors import UsageError
-from . import prepare, recordfile
+from . import codec, prepare, recordfile
 
 CHUNK = 1 << 20
 IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
@@ -146,7 +150,7 @@ def check_payload(payload, decode):
     if len(payload) < header_size:
         return None, ("header unparsable: %d bytes, an image record header needs %d"
                       % (len(payload), header_size))
-    flag, label, _, _ = recordfile.IMAGE_HEADER.unpack_from(payload)
+    flag, label, _, id2 = recordfile.IMAGE_HEADER.unpack_from(payload)
     body = payload[header_size:]
     if flag:
         if flag > len(body) // 4:
@@ -160,12 +164,15 @@ def check_payload(payload, decode):
         return None, "header unparsable: label is not a finite number"
     if not body:
         return None, "not a decodable image: empty image data"
-    if prepare.truncated_jpeg(body):
+    if recordfile.checksum_mismatch(id2, body):
+        return None, "image data changed since prepare wrote it (checksum mismatch)"
+    if codec.truncated_jpeg(body):
         return None, "not a decodable image: JPEG data is truncated (no end-of-image marker)"
     if decode:
-        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            return None, "not a decodable image (%d bytes starting %s)" % (len(body), body[:8].hex())
+        try:
+            codec.decode(body, 1, 1)   # strict, at the smallest scale: all entropy-coded data is read
+        except codec.DecodeError as err:
+            return None, "%s; %d bytes starting %s" % (err, len(body), body[:8].hex())
     elif not body.startswith(IMAGE_SIGNATURES):
         return None, "not a decodable image: no known image signature (starts %s)" % body[:8].hex()
     return labels, None
@@ -173,7 +180,7 @@ def check_payload(payload, decode):
 
 def default_idx(rec_path):
     """The .idx that sits next to ``rec_path``, or None."""
-    candidate = os.path.splitext(rec_path)[0] + ".idx"
+    candidate = recordfile.index_path(rec_path)
     return candidate if os.path.isfile(candidate) else None
 
 
@@ -189,6 +196,9 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
     idx_path = idx_path or default_idx(rec_path)
     entries = recordfile.read_idx(idx_path) if idx_path else []
     size = os.path.getsize(rec_path)
+    if not size:
+        raise UsageError("%s is empty (0 bytes): it holds no records; rebuild it with "
+                         "`gluon-tricks prepare ...`" % rec_path)
     report = Report(rec_path, idx_path, size, idx_entries=len(entries))
     key_of = {offset: key for key, offset in entries}
     starts = set()
@@ -222,3 +232,68 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
             reason = "idx offset mismatch: no record starts here"
             report.problems.append(Problem(None, offset, reason, key))
     return report
+
+
+def repair_outputs(rec_path, out_prefix):
+    """The files ``--repair OUT`` writes: OUT.rec/.idx, plus .lst/.classes where the source has
+    them. UsageError if any exists already, since nothing a user made is overwritten."""
+    source = os.path.splitext(rec_path)[0]
+    paths = recordfile.output_paths(out_prefix)
+    outputs = {"rec": paths["rec"], "idx": paths["idx"]}
+    outputs.update((ext, paths[ext]) for ext in ("lst", "classes") if os.path.isfile(source + "." + ext))
+    for path in outputs.values():
+        if os.path.lexists(path):
+            raise UsageError("%s already exists; --repair never overwrites anything, so name a new "
+                             "OUT prefix" % path)
+    return outputs
+
+
+def repair(report, out_prefix):
+    """Copy every good record of ``report``'s file to OUT.rec/.idx (and the matching .lst lines and
+    the .classes beside it); return the number of records written.
+
+    Records keep their idx keys (their position in the file when there is no .idx). Everything is
+    written under temporary names and renamed into place only when complete.
+    """
+    outputs = repair_outputs(report.rec_path, out_prefix)
+    bad = {problem.ordinal for problem in report.problems if problem.ordinal is not None}
+    key_of = {offset: key for key, offset in recordfile.read_idx(report.idx_path)} if report.idx_path else {}
+    next_key = max(key_of.values(), default=-1) + 1
+    kept = set()
+    source = os.path.splitext(report.rec_path)[0]
+    try:
+        with recordfile.atomic_outputs(list(outputs.values())) as temps:
+            temp_of = dict(zip(outputs, temps))
+            writer = mx.recordio.MXIndexedRecordIO(temp_of["idx"], temp_of["rec"], "w")
+            try:
+                with open(report.rec_path, "rb") as handle:
+                    for kind, ordinal, offset, payload in scan_frames(handle, report.size):
+                        if kind != "record" or ordinal in bad:
+                            continue
+                        key = key_of.get(offset) if key_of else ordinal
+                        if key is None:
+                            key, next_key = next_key, next_key + 1
+                        writer.write_idx(key, payload)
+                        kept.add(key)
+            finally:
+                writer.close()
+            if not kept:
+                raise UsageError("%s has no good record to copy; rebuild it with `gluon-tricks "
+                                 "prepare ...`" % report.rec_path)
+            if "lst" in outputs:
+                copy_lst_lines(source + ".lst", temp_of["lst"], kept)
+            if "classes" in outputs:
+                shutil.copyfile(source + ".classes", temp_of["classes"])
+    except OSError as err:
+        raise UsageError("cannot write %s: %s; choose a writable place for OUT"
+                         % (err.filename or out_prefix, err.strerror or err)) from None
+    return len(kept)
+
+
+def copy_lst_lines(source, target, keys):
+    """Copy the lines of an MXNet .lst ('index<TAB>label...<TAB>path') whose index is in ``keys``."""
+    with open(source, encoding="utf-8") as lines, open(target, "w", encoding="utf-8") as out:
+        for line in lines:
+            first = line.split("\t", 1)[0].strip()
+            if first.isdigit() and int(first) in keys:
+                out.write(line)

@@ -1,7 +1,8 @@
 """Pack image folders into MXNet RecordIO (.rec/.idx/.lst/.classes) readable by ImageRecordIter.
 
-Decoding, resizing and encoding run in a thread pool (OpenCV releases the GIL); one writer
-stores the results in list order, so the output only depends on the inputs and the seed.
+Decoding, resizing and encoding (see codec) run in a thread pool (libjpeg-turbo and OpenCV
+release the GIL); one writer stores the results in list order, so the output only depends on
+the inputs and the seed.
 """
 import collections
 import functools
@@ -13,13 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List
 
-import cv2
 import mxnet as mx
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import UsageError
-from . import recordfile
+from . import codec, recordfile
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
@@ -58,7 +57,8 @@ class EncodeOptions:
 
 @dataclass
 class PackResult:
-    """What one pack wrote: counts per label, bytes, and the files it skipped with reasons."""
+    """What one pack wrote: counts per label, bytes, the files it skipped with reasons, and the
+    files packed although libjpeg warned about their data (e.g. corrupt bytes) with the warning."""
 
     rec_path: str
     classes: List[str]
@@ -66,6 +66,7 @@ class PackResult:
     bytes: int
     seconds: float
     skipped: list = field(default_factory=list)
+    warned: list = field(default_factory=list)
 
     @property
     def images(self):
@@ -85,6 +86,9 @@ class PackResult:
             lines.extend("  %s: %s" % (path, reason) for path, reason in self.skipped)
         else:
             lines.append("skipped 0 files")
+        if self.warned:
+            lines.append("packed %d files the decoder warned about (check them):" % len(self.warned))
+            lines.extend("  %s: %s" % (path, warning) for path, warning in self.warned)
         return lines
 
 
@@ -141,42 +145,34 @@ def read_bytes(path):
     return data
 
 
-def truncated_jpeg(data):
-    """True for JPEG data cut short: no end-of-image marker after the last start-of-scan.
-
-    libjpeg decodes such files with a warning and grey filler, so decoding alone misses them.
-    """
-    if not data.startswith(b"\xff\xd8"):
-        return False
-    return data.find(b"\xff\xd9", max(0, data.rfind(b"\xff\xda"))) == -1
-
-
-def resize_shorter(image, size):
-    """Resize so the shorter side is ``size`` pixels, keeping the aspect ratio."""
-    height, width = image.shape[:2]
-    scale = size / min(height, width)
-    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(image, new_size, interpolation=interpolation)
+# Scaled-down decoded images keep at least 1.5 times the output size, so the final INTER_AREA
+# still averages 1.5 or more pixels per output pixel along each axis. Against a full-size
+# decode + INTER_AREA, the stored images then stay within 1 dB PSNR (median 0.04 dB) of what a
+# full-size decode stored (tests/test_prepare.py); a margin of 1 was up to 1.5 dB worse and
+# no faster, a margin of 2 slower (benchmarks/README.md).
+AREA_MARGIN = 1.5
 
 
 def encode_image(path, options):
-    """The bytes to store for one image file; SkipImage for unreadable or non-image files."""
+    """(bytes to store, decoder warning or None) for one image file; SkipImage if it cannot be packed.
+
+    A JPEG at least 2 × AREA_MARGIN times the output size is decoded directly at 1/2, 1/4 or 1/8
+    scale (chosen from its header), then area-averaged to the size computed from its full size.
+    """
     data = read_bytes(path)
-    flags = cv2.IMREAD_REDUCED_COLOR_8 if options.pass_through else cv2.IMREAD_COLOR
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    if image is None:
-        raise SkipImage("not a decodable image")
-    if truncated_jpeg(data):
-        raise SkipImage("truncated JPEG (no end-of-image marker)")
-    if options.pass_through:
-        return data
-    if options.resize:
-        image = resize_shorter(image, options.resize)
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, options.quality])
-    if not ok:
-        raise SkipImage("OpenCV could not encode it as JPEG")
-    return encoded.tobytes()
+    try:
+        if options.pass_through:
+            return data, codec.decode(data, 1, 1, strict=False)[1]
+        size = codec.jpeg_size(data)   # known before decoding for JPEGs only
+        target = codec.shorter_side_size(*size, options.resize) if size and options.resize else (0, 0)
+        image, warning = codec.decode(data, min_height=round(AREA_MARGIN * target[1]),
+                                      min_width=round(AREA_MARGIN * target[0]), strict=False)
+        if options.resize:
+            image = codec.resize(image, codec.shorter_side_size(*(size or image.shape[:2]),
+                                                                options.resize))
+    except codec.DecodeError as err:
+        raise SkipImage(str(err)) from None
+    return codec.encode_jpeg(image, options.quality), warning
 
 
 def ordered_map(function, items, threads, window=None):
@@ -197,7 +193,7 @@ def ordered_map(function, items, threads, window=None):
 
 
 def _encode_or_skip(options, item):
-    """(item, bytes to store) or (item, SkipImage) so one bad file never stops the pool."""
+    """(item, (bytes to store, warning)) or (item, SkipImage) so one bad file never stops the pool."""
     try:
         return item, encode_image(item.path, options)
     except SkipImage as skip:
@@ -208,13 +204,14 @@ def pack(items, prefix, classes, options, skipped=(), desc=None):
     """Encode ``items`` into ``prefix``.rec/.idx/.lst (+ .classes when ``classes`` names are given).
 
     Files appear under their final names only once everything is written. Record keys and
-    header ids are 0..n-1 in write order; labels are stored as floats (IRHeader flag 0).
+    header ids are 0..n-1 in write order; labels are stored as floats (IRHeader flag 0); id2
+    holds the payload's checksum (recordfile.payload_checksum).
     """
     options.validate()
     start = time.time()
     paths = recordfile.output_paths(prefix)
     outputs = [paths["rec"], paths["idx"], paths["lst"]] + ([paths["classes"]] if classes else [])
-    skipped = list(skipped)
+    skipped, warned = list(skipped), []
     counts = collections.Counter()
     written = 0
     encode = functools.partial(_encode_or_skip, options)
@@ -233,8 +230,12 @@ def pack(items, prefix, classes, options, skipped=(), desc=None):
                     if isinstance(outcome, SkipImage):
                         skipped.append((item.path, str(outcome)))
                         continue
-                    header = mx.recordio.IRHeader(0, float(item.label), written, 0)
-                    record.write_idx(written, mx.recordio.pack(header, outcome))
+                    payload, warning = outcome
+                    if warning:
+                        warned.append((item.path, warning))
+                    header = mx.recordio.IRHeader(0, float(item.label), written,
+                                                  recordfile.payload_checksum(payload))
+                    record.write_idx(written, mx.recordio.pack(header, payload))
                     lst.write("%d\t%f\t%s\n" % (written, item.label, item.relpath.replace(os.sep, "/")))
                     counts[item.label] += 1
                     written += 1
@@ -247,7 +248,8 @@ def pack(items, prefix, classes, options, skipped=(), desc=None):
             with open(temps[3], "w", encoding="utf-8") as handle:
                 handle.write("".join(name + "\n" for name in classes))
         size = os.path.getsize(temps[0])
-    return PackResult(paths["rec"], list(classes or []), counts, size, time.time() - start, skipped)
+    return PackResult(paths["rec"], list(classes or []), counts, size, time.time() - start, skipped,
+                      warned)
 
 
 def strip_record_extension(prefix):

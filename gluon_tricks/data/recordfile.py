@@ -7,6 +7,7 @@ import contextlib
 import glob
 import os
 import struct
+import zlib
 
 from ..errors import UsageError
 
@@ -149,3 +150,19 @@ def require_record_pair(rec_path, idx_path):
 def index_path(rec_path, idx_path=None):
     """``idx_path`` if given, else the ``.idx`` beside ``rec_path`` (``train.rec`` → ``train.idx``)."""
     return idx_path or os.path.splitext(rec_path)[0] + ".idx"
+
+
+# prepare stores a CRC-32 of each image payload in the IRHeader's id2 field, which MXNet's and
+# GluonCV's readers ignore, tagged in its top 16 bits so that files from other writers (id2 0)
+# are told apart. JPEG has no checksum of its own: many corrupt bytes decode without a warning.
+CHECKSUM_TAG = 0x4754 << 48
+
+
+def payload_checksum(body):
+    """The id2 value prepare stores for an image payload ``body``."""
+    return CHECKSUM_TAG | zlib.crc32(body)
+
+
+def checksum_mismatch(id2, body):
+    """True when ``id2`` carries prepare's checksum and ``body`` no longer matches it."""
+    return id2 >> 48 == CHECKSUM_TAG >> 48 and id2 != payload_checksum(body)
