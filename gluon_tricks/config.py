@@ -24,8 +24,9 @@ DATA_BACKENDS = ("rec", "synthetic")
 
 # Keys a resumed run may change: they affect where and how often things are written and the input
 # plumbing, never the numbers the run computes.
-SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "tensorboard",
-                  "data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx")
+SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "keep_last",
+                  "overwrite", "tensorboard", "data_dir", "rec_train", "rec_train_idx", "rec_val",
+                  "rec_val_idx")
 
 
 @dataclass
@@ -77,6 +78,8 @@ class TrainConfig:
     batches_per_epoch: int = 0
     save_dir: str = "runs/train"
     save_frequency: int = 10
+    keep_last: int = 2
+    overwrite: bool = False
     resume: Optional[str] = None
     log_interval: int = 50
     seed: int = 0
@@ -156,14 +159,33 @@ def _data_paths(cfg):
 
 
 def classes_from_records(rec_path):
-    """Class count from the ``.classes`` file ``prepare`` writes beside a record file, or None."""
+    """(class count, where it came from) for a record file, or (None, None): the ``.classes``
+    file ``prepare`` writes beside it, else the largest label + 1 of the ``.lst`` beside it (as
+    MXNet's im2rec writes), else of the record headers themselves."""
     if not rec_path:
-        return None
-    path = os.path.splitext(rec_path)[0] + ".classes"
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return sum(1 for line in f if line.strip())
+        return None, None
+    stem = os.path.splitext(rec_path)[0]
+    if os.path.isfile(stem + ".classes"):
+        with open(stem + ".classes", encoding="utf-8") as f:
+            return sum(1 for line in f if line.strip()), stem + ".classes"
+    if os.path.isfile(stem + ".lst"):
+        labels = []
+        with open(stem + ".lst", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) >= 3:
+                    try:
+                        labels.append(int(float(parts[1])))
+                    except ValueError:
+                        pass
+        if labels:
+            return max(labels) + 1, "the labels of " + stem + ".lst"
+    if os.path.isfile(rec_path) and os.path.isfile(stem + ".idx"):
+        from .data.recordfile import scan_records
+        top = scan_records(rec_path, stem + ".idx").max_label
+        if top is not None:
+            return top + 1, "the labels in " + rec_path
+    return None, None
 
 
 def resolve(cfg, env=os.environ):
@@ -174,7 +196,8 @@ def resolve(cfg, env=os.environ):
                           ("aug", AUGS), ("init", INITS), ("smoothing_style", SMOOTHING_STYLES),
                           ("mixup_pairing", MIXUP_PAIRINGS), ("data_backend", DATA_BACKENDS)):
         _choice(name, getattr(cfg, name), choices)
-    for name in ("num_epochs", "batch_size", "threads", "log_interval", "save_frequency"):
+    for name in ("num_epochs", "batch_size", "threads", "log_interval", "save_frequency",
+                 "keep_last"):
         _positive(name, getattr(cfg, name))
     for name in ("warmup_epochs", "wd", "momentum", "mixup_alpha", "mixup_off_epoch",
                  "batches_per_epoch", "label_smoothing"):
@@ -217,24 +240,44 @@ def resolve(cfg, env=os.environ):
     if any(e < 1 for e in cfg.lr_decay_epochs):
         raise UsageError("--lr-decay-epoch takes positive epoch numbers like 30,60,90, got %s"
                          % cfg.lr_decay_epochs)
-    if not cfg.input_size:
+    if cfg.input_size is None:
         cfg.input_size = default_input_size(cfg.model)
     if cfg.input_size < 32:
         raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
     check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)
+    source = "--classes"
     if not cfg.classes:
-        cfg.classes = classes_from_records(cfg.rec_train) or 1000
+        counted, source = classes_from_records(cfg.rec_train)
+        cfg.classes, source = (counted, source) if counted else (1000, "the default")
     if cfg.classes < 2:
-        raise UsageError("--classes must be at least 2, got %d" % cfg.classes)
+        raise UsageError("%s gives %d class; classification needs at least 2: pack a folder with "
+                         "two or more class subfolders" % (source, cfg.classes)
+                         if source != "--classes" else
+                         "--classes must be at least 2, got %d" % cfg.classes)
     return cfg
+
+
+def num_epochs_may_change(cfg, old, new):
+    """True when training for ``new`` instead of ``old`` epochs leaves every epoch's numbers
+    the same formula: a step schedule whose decay epochs all fall before both ends (cosine and
+    poly stretch with the total), and no mixup-free tail counted from the end."""
+    return (cfg["lr_mode"] == "step" and all(e < min(old, new) for e in cfg["lr_decay_epochs"])
+            and not (cfg["mixup_alpha"] and cfg["mixup_off_epoch"]))
 
 
 def check_resume(saved, current):
     """Raise a UsageError naming every setting that differs between a checkpoint's config and
-    this run's, except the ones in SAFE_ON_RESUME."""
+    this run's, except the ones in SAFE_ON_RESUME (and ``num_epochs`` where
+    :func:`num_epochs_may_change` allows it)."""
+    free = set(SAFE_ON_RESUME)
+    if num_epochs_may_change(saved, saved["num_epochs"], current["num_epochs"]):
+        free.add("num_epochs")
     diffs = ["%s (checkpoint: %s, now: %s)" % (k, saved.get(k), v)
-             for k, v in current.items() if k not in SAFE_ON_RESUME and saved.get(k) != v]
+             for k, v in current.items() if k not in free and saved.get(k) != v]
     if diffs:
-        raise UsageError("cannot resume: %s differ; only %s may change on resume"
-                         % ("; ".join(diffs), ", ".join(SAFE_ON_RESUME)))
+        why = ("; --num-epochs may change only with a step schedule whose decay epochs all fall "
+               "before the old and the new end, and no --mixup-off-epoch"
+               if saved.get("num_epochs") != current.get("num_epochs") else "")
+        raise UsageError("cannot resume: %s differ; only %s may change on resume%s"
+                         % ("; ".join(diffs), ", ".join(SAFE_ON_RESUME), why))

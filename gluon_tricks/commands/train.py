@@ -1,6 +1,10 @@
 """``gluon-tricks train``: flags named after GluonCV's train_imagenet.py, filled into TrainConfig."""
+import dataclasses
+import json
 import os
 
+from .. import checkpoint
+from ..cli import OneLineParser
 from ..config import (AUGS, DATA_BACKENDS, DTYPES, KVSTORES, MIXUP_PAIRINGS, SMOOTHING_STYLES,
                       TrainConfig, parse_devices, resolve)
 from ..errors import UsageError
@@ -22,7 +26,7 @@ def configure(p):
     g.add_argument("--model", default=D.model, help="network name (gluon-tricks flops --help lists them)")
     g.add_argument("--classes", type=int, default=0,
                    help="output classes (default: from the .classes file beside train.rec, else 1000)")
-    g.add_argument("--input-size", type=int, default=0,
+    g.add_argument("--input-size", type=int, default=None,
                    help="training crop side (default 299 for inceptionv3, else 224)")
     g.add_argument("--last-gamma", action="store_true", help="zero γ in each residual block's last BN (§3.2)")
     g.add_argument("--init", choices=INITS, default=D.init,
@@ -87,8 +91,15 @@ def configure(p):
 
     g = p.add_argument_group("output")
     g.add_argument("--save-dir", default=D.save_dir, help="run folder: metrics, checkpoints, plots")
-    g.add_argument("--save-frequency", type=int, default=D.save_frequency, help="checkpoint every N epochs")
-    g.add_argument("--resume", default=None, help="run folder to continue from its newest checkpoint")
+    g.add_argument("--save-frequency", type=int, default=D.save_frequency,
+                   help="keep every N-th epoch's checkpoint for good (every epoch is saved)")
+    g.add_argument("--keep-last", type=int, default=D.keep_last,
+                   help="how many of the newest epoch checkpoints to keep besides those and best")
+    g.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue the run in DIR from its newest checkpoint, with its saved "
+                        "configuration (no other flags needed)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --save-dir (refused otherwise)")
     g.add_argument("--log-interval", type=int, default=D.log_interval, help="progress line every N batches")
     g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
     g.add_argument("--seed", type=int, default=D.seed)
@@ -115,11 +126,49 @@ def config_from_args(args, env=os.environ):
         data_dir=args.data_dir, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
         rec_val=args.rec_val, rec_val_idx=args.rec_val_idx, threads=args.threads,
         batches_per_epoch=args.batches_per_epoch, save_dir=args.save_dir,
-        save_frequency=args.save_frequency, resume=args.resume, log_interval=args.log_interval,
-        seed=args.seed, tensorboard=args.tensorboard)
+        save_frequency=args.save_frequency, keep_last=args.keep_last, overwrite=args.overwrite,
+        resume=args.resume, log_interval=args.log_interval, seed=args.seed,
+        tensorboard=args.tensorboard)
     if args.mixup and not args.mixup_alpha > 0:
         raise UsageError("--mixup-alpha must be > 0 with --mixup, got %r" % args.mixup_alpha)
-    return resolve(cfg, env)
+    cfg = resolve(cfg, env)
+    return resumed_config(args.resume, cfg, env) if args.resume else cfg
+
+
+def saved_run_config(run_dir):
+    """The configuration a run folder was trained with: its newest checkpoint's, else its
+    config.json (a run stopped before its first checkpoint)."""
+    if not os.path.isdir(run_dir):
+        raise UsageError("--resume %s: no such folder; --resume takes the folder of an earlier "
+                         "run (its --save-dir)" % run_dir)
+    newest = checkpoint.newest(os.path.join(run_dir, "checkpoints"))
+    if newest is not None:
+        return checkpoint.read_state(newest)["config"]
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise UsageError("--resume %s: no run there (no config.json, no checkpoint); start a new "
+                         "run with --save-dir %s" % (run_dir, run_dir))
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def resumed_config(run_dir, cfg, env):
+    """``--resume DIR``: DIR's saved configuration, with whatever this command line changes
+    (flags left at their defaults are not changes); the run stays in DIR. Whether a change is
+    allowed is decided by ``config.check_resume`` when the checkpoint is loaded."""
+    parser = OneLineParser()
+    configure(parser)
+    defaults = config_from_args(parser.parse_args([]), env).to_dict()
+    asked = cfg.to_dict()
+    if asked["save_dir"] != defaults["save_dir"] and \
+            os.path.abspath(asked["save_dir"]) != os.path.abspath(run_dir):
+        raise UsageError("--resume %s continues that run in its own folder; leave out --save-dir %s"
+                         % (run_dir, asked["save_dir"]))
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    merged = {k: v for k, v in saved_run_config(run_dir).items() if k in fields}
+    merged.update({k: v for k, v in asked.items() if v != defaults[k]})
+    merged.update(save_dir=run_dir, resume=run_dir)
+    return TrainConfig(**merged)
 
 
 def run(args):
