@@ -377,11 +377,12 @@ class Run:
         except Diverged as err:
             where = self.last_checkpoint or "none written yet"
             raise TrainingFailed(
-                "%s; training stopped. Last good checkpoint: %s. Resuming repeats the same steps "
-                "exactly and refuses a new --lr, so it would diverge again; start a new run with a "
-                "lower lr or --dtype float32 instead, e.g. gluon-tricks train --resume %s "
-                "--overwrite --lr %g (this replaces the run)"
-                % (err, where, cfg.save_dir, cfg.lr / 10)) from None
+                "%s; training stopped. Last good checkpoint: %s. --resume would repeat the same "
+                "steps exactly and refuses a new --lr, and no command starts a run from a "
+                "checkpoint's weights yet: train again with a lower lr (or --dtype float32) into "
+                "a new folder, e.g. the flags in %s plus --lr %g --save-dir %s-lr%g"
+                % (err, where, os.path.join(cfg.save_dir, "config.json"), cfg.lr / 10,
+                   cfg.save_dir.rstrip("/"), cfg.lr / 10)) from None
         finally:
             if log is not None:
                 log.close()

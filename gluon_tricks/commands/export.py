@@ -8,6 +8,7 @@ import os
 import mxnet as mx
 import numpy as np
 
+from .. import outputs
 from ..errors import UsageError
 from ..models import list_models
 from ..weights import checked_input_size, load_model
@@ -20,6 +21,7 @@ HELP = ("write PREFIX-symbol.json + PREFIX-0000.params (MXNet) and PREFIX.onnx f
 # newest opset of the installed onnx package; the files are marked with the opset they follow.
 ONNX_OPSET = 13
 ONNX_REQUIREMENT = "onnx>=1.13,<1.19"
+OUT_SUFFIXES = ("-symbol.json", "-0000.params", ".onnx")
 
 
 def configure(p):
@@ -35,6 +37,8 @@ def configure(p):
                         "the ONNX input stays dynamic")
     p.add_argument("--classes", type=int, default=0, metavar="K",
                    help="output classes (default: the rows of the file's classifier weight)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing PREFIX files (refused otherwise)")
 
 
 def export_symbol(net, prefix, input_size):
@@ -86,6 +90,7 @@ def run(args):
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise UsageError("--out %s: folder %s does not exist; create it first" % (args.out, folder))
+    outputs.check_files([args.out + suffix for suffix in OUT_SUFFIXES], "--out", args.overwrite)
     loaded = load_model(args.model, args.params, classes=args.classes or None)
     symbol_file, params_file = export_symbol(loaded.net, args.out, size)
     onnx_file = export_onnx(symbol_file, params_file, args.out + ".onnx", size)
