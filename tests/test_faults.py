@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from cli import ROOT, one_line_error, run_cli
+from gluon_tricks.cli import main
 from gluon_tricks.data.recordfile import FRAME_HEADER, IMAGE_HEADER, read_idx
 
 TINY = ["--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "4", "--threads", "1",
@@ -27,6 +28,29 @@ TINY = ["--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "4", "-
 SMALL = ["--model", "mobilenet0.25", "--input-size", "32", "--batch-size", "4", "--threads", "1",
          "--batches-per-epoch", "2", "--num-epochs", "2"]
 WAIT = 300   # seconds: a limit for events, far above what they take on a loaded machine
+
+
+@pytest.fixture
+def cli_run(capsys):
+    """Run the CLI in this process (no MXNet start-up per call) for what happens before any
+    training; returns (exit code, stdout, stderr)."""
+    def call(*args):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return call
+
+
+@pytest.fixture
+def cli_error(cli_run):
+    """:func:`cli_run` that asserts the exit code and returns the single stderr line."""
+    def call(*args, code=2):
+        got, _, err = cli_run(*args)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert got == code and len(lines) == 1, (got, err)
+        return lines[0]
+    return call
 
 
 def start_train(*args):
@@ -133,7 +157,7 @@ def test_rolling_checkpoints_keep_last_k_best_and_every_nth(tiny_demo, tmp_path)
                                               max(best, 2)) in proc.stdout
 
 
-def test_num_epochs_may_grow_only_when_the_schedule_keeps_its_formula(tiny_demo, tmp_path):
+def test_num_epochs_may_grow_only_when_the_schedule_keeps_its_formula(tiny_demo, tmp_path, cli_error):
     run = tmp_path / "run"
     assert run_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL,
                    "--lr-decay-epoch", "1").returncode == 0
@@ -143,9 +167,9 @@ def test_num_epochs_may_grow_only_when_the_schedule_keeps_its_formula(tiny_demo,
     cosine = tmp_path / "cosine"
     assert run_cli("train", "--data-dir", tiny_demo, "--save-dir", cosine, *SMALL,
                    "--lr-mode", "cosine").returncode == 0
-    line = one_line_error(run_cli("train", "--resume", cosine, "--num-epochs", "3"))
+    line = cli_error("train", "--resume", cosine, "--num-epochs", "3")
     assert "num_epochs (checkpoint: 2, now: 3)" in line and "step schedule" in line
-    line = one_line_error(run_cli("train", "--resume", cosine, "--lr", "0.01"))
+    line = cli_error("train", "--resume", cosine, "--lr", "0.01")
     assert "lr (checkpoint: 0.1, now: 0.01)" in line
 
 
@@ -204,7 +228,7 @@ def test_full_disk_during_a_checkpoint_is_one_line_and_loses_nothing(tiny_demo, 
             sorted(os.listdir(run / "checkpoints")) == ["best"]
 
 
-def test_read_only_and_file_outputs_are_refused_before_writing(tiny_demo, tmp_path):
+def test_read_only_and_file_outputs_are_refused_before_writing(tiny_demo, tmp_path, cli_error):
     with mounted_tmpfs(tmp_path / "ro", "size=1m,ro") as ro:
         cases = [
             ("train", "--data-dir", tiny_demo, "--save-dir", ro / "run", *SMALL),
@@ -217,23 +241,23 @@ def test_read_only_and_file_outputs_are_refused_before_writing(tiny_demo, tmp_pa
         ]
         (tmp_path / "x.params").write_bytes(b"")
         for case in cases:
-            line = one_line_error(run_cli(*case))
+            line = cli_error(*case)
             assert "read-only" in line and str(ro) in line, (case, line)
     blocker = tmp_path / "file"
     blocker.write_text("mine")
-    line = one_line_error(run_cli("train", "--data-dir", tiny_demo, "--save-dir",
-                                  blocker / "run", *SMALL))
+    line = cli_error("train", "--data-dir", tiny_demo, "--save-dir",
+                                  blocker / "run", *SMALL)
     assert "%s is a file, not a folder" % blocker in line
-    line = one_line_error(run_cli("figures", blocker / "figs"))
+    line = cli_error("figures", blocker / "figs")
     assert "is a file, not a folder" in line
     assert blocker.read_text() == "mine"
 
 
-def test_occupied_outputs_are_refused_and_overwrite_replaces(tiny_demo, tmp_path):
+def test_occupied_outputs_are_refused_and_overwrite_replaces(tiny_demo, tmp_path, cli_error):
     run = tmp_path / "run"
     assert run_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL).returncode == 0
     before = (run / "metrics.jsonl").read_text()
-    line = one_line_error(run_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL))
+    line = cli_error("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL)
     assert "already holds a run" in line and "--resume %s" % run in line and "--overwrite" in line
     assert (run / "metrics.jsonl").read_text() == before
     proc = run_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL, "--overwrite")
@@ -248,72 +272,72 @@ def test_occupied_outputs_are_refused_and_overwrite_replaces(tiny_demo, tmp_path
                   "--val-per-class", "1"),
                  ("demo", "--out", tmp_path / "d", "--data-dir", mine, "--epochs", "1"),
                  ("prepare", "folder", tiny_demo / "images" / "val", mine / "train")):
-        line = one_line_error(run_cli(*case))
+        line = cli_error(*case)
         assert "%s already exists and this command did not make it" % (mine / "train.rec") in line
         assert "--overwrite" in line
     assert (mine / "train.rec").read_bytes() == b"user data"
     assert not (tmp_path / "d").exists()
     (mine / "table5.md").write_text("mine")
-    line = one_line_error(run_cli("figures", mine))
+    line = cli_error("figures", mine)
     assert "table5.md already exists" in line
     assert sorted(os.listdir(mine)) == ["table5.md", "train.rec"]
 
 
-def test_environment_faults_are_one_line_and_write_nothing(tiny_demo, tmp_path):
+def test_environment_faults_are_one_line_and_write_nothing(tiny_demo, tmp_path, cli_error):
     run = tmp_path / "run"
-    line = one_line_error(run_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL,
-                                  "--dtype", "float16"))
+    line = cli_error("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL,
+                                  "--dtype", "float16")
     assert "--dtype float16 needs a GPU" in line
-    line = one_line_error(run_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL,
-                                  "--kvstore", "dist_sync"))
+    line = cli_error("train", "--data-dir", tiny_demo, "--save-dir", run, *SMALL,
+                                  "--kvstore", "dist_sync")
     assert "gluon-tricks launch" in line
     assert not run.exists()
 
 
-def test_class_count_comes_from_the_data_and_is_checked(tiny_demo, tmp_path):
-    line = one_line_error(run_cli("train", "--data-dir", tiny_demo, "--save-dir", tmp_path / "r",
-                                  *SMALL, "--classes", "2"))
+def test_class_count_comes_from_the_data_and_is_checked(tiny_demo, tmp_path, cli_error, cli_run):
+    line = cli_error("train", "--data-dir", tiny_demo, "--save-dir", tmp_path / "r",
+                                  *SMALL, "--classes", "2")
     assert "labels up to 2 but the network has 2 classes" in line
     data = tmp_path / "data"
     shutil.copytree(tiny_demo, data, ignore=shutil.ignore_patterns("images"))
     os.remove(data / "train.classes")
     for source in ("lst", "headers"):
-        proc = run_cli("train", "--data-dir", data, "--print-config")
-        assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout)["classes"] == 3, source
+        code, out, err = cli_run("train", "--data-dir", data, "--print-config")
+        assert code == 0, err
+        assert json.loads(out)["classes"] == 3, source
         if source == "lst":
             os.remove(data / "train.lst")
-    line = one_line_error(run_cli("train", "--data-dir", data, "--input-size", "0"))
+    line = cli_error("train", "--data-dir", data, "--input-size", "0")
     assert "--input-size must be at least 32 pixels, got 0" in line
-    assert json.loads(run_cli("train", "--print-config", "--model", "inceptionv3").stdout
+    assert json.loads(cli_run("train", "--print-config", "--model", "inceptionv3")[1]
                       )["input_size"] == 299
 
 
-def test_one_class_folder_and_folder_given_as_rec(tiny_demo, tmp_path):
+def test_one_class_folder_and_folder_given_as_rec(tiny_demo, tmp_path, cli_error, cli_run):
     src = tmp_path / "src"
     shutil.copytree(tiny_demo / "images" / "train" / "circle", src / "circle")
-    proc = run_cli("prepare", "folder", src, tmp_path / "one" / "train")
-    assert proc.returncode == 0, proc.stderr
-    assert "holds one class; training needs at least two" in proc.stderr
-    line = one_line_error(run_cli("train", "--rec-train", tmp_path / "one" / "train.rec",
-                                  "--rec-val", tmp_path / "one" / "train.rec", "--print-config"))
+    code, _, err = cli_run("prepare", "folder", src, tmp_path / "one" / "train", "--threads", 1)
+    assert code == 0, err
+    assert "holds one class; training needs at least two" in err
+    line = cli_error("train", "--rec-train", tmp_path / "one" / "train.rec",
+                                  "--rec-val", tmp_path / "one" / "train.rec", "--print-config")
     assert "train.classes gives 1 class; classification needs at least 2" in line
-    line = one_line_error(run_cli("train", "--rec-train", tiny_demo, "--rec-val", tiny_demo,
-                                  "--save-dir", tmp_path / "r", *SMALL))
+    line = cli_error("train", "--rec-train", tiny_demo, "--rec-val", tiny_demo,
+                                  "--save-dir", tmp_path / "r", *SMALL)
     assert "%s is a folder, not a record file" % tiny_demo in line
     assert not (tmp_path / "r").exists()
 
 
-def test_figures_checks_its_arguments_before_writing(tmp_path):
+def test_figures_checks_its_arguments_before_writing(tmp_path, cli_error):
     out = tmp_path / "figs"
-    line = one_line_error(run_cli("figures", out, "--checkpoint-a", tmp_path / "nope",
-                                  "--checkpoint-b", tmp_path / "nope"))
+    line = cli_error("figures", out, "--checkpoint-a", tmp_path / "nope",
+                                  "--checkpoint-b", tmp_path / "nope")
     assert "--checkpoint-a" in line
     assert not out.exists()
 
 
 def test_divergence_message_says_what_resume_can_and_cannot_do(tiny_demo, tmp_path):
-    proc = run_cli("train", "--data-dir", tiny_demo, "--save-dir", tmp_path / "run", *SMALL,
-                   "--lr", "1e12", "--wd", "0")
+    proc = run_cli("train", "--data-dir", tiny_demo, "--save-dir", tmp_path / "run", *TINY,
+                   "--lr", "1e12", "--wd", "0", "--lr-mode", "cosine")
     line = one_line_error(proc, code=1)
     assert "refuses a new --lr" in line and "--save-dir" in line

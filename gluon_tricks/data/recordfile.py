@@ -209,14 +209,14 @@ def scan_records(rec_path, idx_path):
     bad, max_label, expected = [], None, entries[0][1]
     with open(rec_path, "rb") as handle:
         for key, offset in entries:
-            if offset != expected:
+            if expected is not None and offset != expected:
                 what = ("%d unindexed bytes before it" % (offset - expected) if offset > expected
                         else "it overlaps the record before")
                 bad.append("record %d at byte %d (%s)" % (key, offset, what))
             problem, end, head = _frame_problem(handle, offset, size)
             if problem:
                 bad.append("record %d at byte %d (%s)" % (key, offset, problem))
-                expected = offset
+                expected = None   # where a damaged record ends is unknown
                 continue
             expected = end
             labels = _labels(handle, offset, head)
