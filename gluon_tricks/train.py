@@ -214,13 +214,16 @@ class Run:
         except (OSError, mx.base.MXNetError) as err:
             if not outputs.disk_full(err):
                 raise
-            raise TrainingFailed("no space left on the disk of %s while writing checkpoint %s; "
-                                 "nothing was lost: the last complete checkpoint is %s; free "
-                                 "space, then gluon-tricks train --resume %s"
-                                 % (self.ckpt_dir, target, self.last_checkpoint or "none yet",
-                                    self.cfg.save_dir)) from None
+            raise self._disk_full(self.ckpt_dir, "checkpoint " + target) from None
         self.last_checkpoint = path
         return path
+
+    def _disk_full(self, folder, what):
+        return TrainingFailed("no space left on the disk of %s while writing %s; nothing was "
+                              "lost: the last complete checkpoint is %s; free space, then "
+                              "gluon-tricks train --resume %s"
+                              % (folder, what, self.last_checkpoint or "none yet",
+                                 self.cfg.save_dir))
 
     def _checkpoint_epoch(self, epochs_done, improved):
         """End of an epoch: ``best`` if it improved, this epoch's checkpoint, then the rolling
@@ -374,6 +377,10 @@ class Run:
                 improved = result["top1"] > self.best_top1
                 self.best_top1 = max(self.best_top1, result["top1"])
                 self._checkpoint_epoch(epoch + 1, improved)
+        except OSError as err:
+            if not outputs.disk_full(err):
+                raise
+            raise self._disk_full(self.root_dir, err.filename or METRICS_FILE) from None
         except Diverged as err:
             where = self.last_checkpoint or "none written yet"
             raise TrainingFailed(
