@@ -90,9 +90,10 @@ def claim_run_folder(folder, flag="--save-dir", overwrite=False, resume=False):
 
 
 @contextlib.contextmanager
-def removed_if_failed(folder):
-    """Create ``folder`` (and missing parents); if the block fails, remove those of them that
-    are still empty, so a failed command leaves no empty folders behind."""
+def removed_if_failed(folder, files=()):
+    """Create ``folder`` (and missing parents); if the block fails, remove the output ``files``
+    it may have written and the created folders that are then empty, so a failed command leaves
+    nothing behind that would block its retry."""
     made = []
     path = os.path.abspath(folder)
     while not os.path.lexists(path):
@@ -102,6 +103,9 @@ def removed_if_failed(folder):
     try:
         yield folder
     except BaseException:
+        for path in files:
+            with contextlib.suppress(OSError):
+                os.remove(path)
         for path in made:
             with contextlib.suppress(OSError):
                 os.rmdir(path)

@@ -90,10 +90,12 @@ def run(args):
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise UsageError("--out %s: folder %s does not exist; create it first" % (args.out, folder))
-    outputs.check_files([args.out + suffix for suffix in OUT_SUFFIXES], "--out", args.overwrite)
+    files = [args.out + suffix for suffix in OUT_SUFFIXES]
+    outputs.check_files(files, "--out", args.overwrite)
     loaded = load_model(args.model, args.params, classes=args.classes or None)
-    symbol_file, params_file = export_symbol(loaded.net, args.out, size)
-    onnx_file = export_onnx(symbol_file, params_file, args.out + ".onnx", size)
+    with outputs.removed_if_failed(folder, files):
+        symbol_file, params_file = export_symbol(loaded.net, args.out, size)
+        onnx_file = export_onnx(symbol_file, params_file, args.out + ".onnx", size)
     print("exported %s (%d classes, input data: N×3×%d×%d float32) from %s:"
           % (args.model, loaded.classes, size, size, loaded.path))
     for path in (symbol_file, params_file, onnx_file):

@@ -173,9 +173,9 @@ def run(args):
         raise UsageError("Fig. 4b compares two models: pass both --checkpoint-a and --checkpoint-b")
     inputs = fig4b_inputs(args) if given else None
     names = FIG_FILES + TABLE5_FILES + ((FIG4B_FILE,) if given else ())
-    outputs.check_files([os.path.join(args.out_dir, name) for name in names], "OUT_DIR",
-                        args.overwrite)
-    with outputs.removed_if_failed(args.out_dir):
+    files = [os.path.join(args.out_dir, name) for name in names]
+    outputs.check_files(files, "OUT_DIR", args.overwrite)
+    with outputs.removed_if_failed(args.out_dir, files):
         written = [plots.plot_lr_schedules(os.path.join(args.out_dir, FIG_FILES[0])),
                    plots.plot_logit_gap(os.path.join(args.out_dir, FIG_FILES[1]))]
         if given:
