@@ -164,6 +164,11 @@ def test_num_epochs_may_grow_only_when_the_schedule_keeps_its_formula(tiny_demo,
     proc = run_cli("train", "--resume", run, "--num-epochs", "3")
     assert proc.returncode == 0, proc.stderr
     assert "epoch 2 done" in proc.stdout and "epoch 3/3 |" in proc.stdout
+    longer = tmp_path / "longer"   # the same three epochs in one go: the same bits
+    assert run_cli("train", "--data-dir", tiny_demo, "--save-dir", longer, *SMALL,
+                   "--lr-decay-epoch", "1", "--num-epochs", "3").returncode == 0
+    assert_same([arrays(run / "checkpoints" / "epoch-0003" / "model.params")],
+                [arrays(longer / "checkpoints" / "epoch-0003" / "model.params")])
     cosine = tmp_path / "cosine"
     assert run_cli("train", "--data-dir", tiny_demo, "--save-dir", cosine, *SMALL,
                    "--lr-mode", "cosine").returncode == 0
@@ -280,7 +285,11 @@ def test_occupied_outputs_are_refused_and_overwrite_replaces(tiny_demo, tmp_path
     (mine / "table5.md").write_text("mine")
     line = cli_error("figures", mine)
     assert "table5.md already exists" in line
-    assert sorted(os.listdir(mine)) == ["table5.md", "train.rec"]
+    (mine / "net.onnx").write_text("mine")
+    line = cli_error("export", "--model", "resnet18_v1b", "--params", mine / "none.params",
+                     "--out", mine / "net")
+    assert "net.onnx already exists" in line and "--overwrite" in line
+    assert sorted(os.listdir(mine)) == ["net.onnx", "table5.md", "train.rec"]
 
 
 def test_environment_faults_are_one_line_and_write_nothing(tiny_demo, tmp_path, cli_error):
