@@ -337,13 +337,12 @@ class Run:
             return TrainingFailed("reading %s failed at %s (%s); the last complete checkpoint is %s"
                                   % (rec, where, lines[-1] if lines else error,
                                      self.last_checkpoint or "none yet"))
-        named = ", ".join("record %d (byte %d)" % (key, offset) for key, offset in bad[:5])
-        more = " and %d more" % (len(bad) - 5) if len(bad) > 5 else ""
         return TrainingFailed(
-            "%s: %s%s %s not decode as an image; training stopped at %s and nothing was lost (the "
-            "last complete checkpoint is %s); write a copy without them (gluon-tricks check-rec "
-            "--repair), then gluon-tricks train --resume %s --data-dir <the copy's folder>"
-            % (rec, named, more, "does" if len(bad) == 1 else "do", where, self.last_checkpoint or "none yet", self.cfg.save_dir))
+            "%s; training stopped at %s and nothing was lost (the last complete checkpoint is %s); "
+            "write a copy without them (gluon-tricks check-rec --repair), then gluon-tricks train "
+            "--resume %s --data-dir <the copy's folder>"
+            % (name_undecodable(rec, bad), where, self.last_checkpoint or "none yet",
+               self.cfg.save_dir))
 
     def fit(self):
         cfg = self.cfg
@@ -414,9 +413,22 @@ def check_environment(cfg):
                          % cfg.kvstore)
 
 
+def name_undecodable(rec, bad):
+    """"FILE: record K (byte B), ... does not decode as an image" for (key, offset) pairs."""
+    named = ", ".join("record %d (byte %d)" % (key, offset) for key, offset in bad[:5])
+    more = " and %d more" % (len(bad) - 5) if len(bad) > 5 else ""
+    return "%s: %s%s %s not decode as an image" % (rec, named, more,
+                                                    "does" if len(bad) == 1 else "do")
+
+
 def check_records(cfg):
     """Scan the framing of both record files (headers only, through the .idx) before anything
-    is written, and check their labels against the head's class count."""
+    is written, and check their labels against the head's class count.
+
+    The validation set is also decoded once (it is small): MXNet's validation reader divides by
+    the width of an image that does not decode and kills the process (SIGFPE), which no
+    handler can turn into a message, whereas the training reader raises an error the loop
+    catches and names (see :meth:`Run._bad_record`)."""
     if cfg.data_backend != "rec":
         return
     if cfg.data_dir and os.path.isfile(cfg.data_dir):
@@ -432,6 +444,11 @@ def check_records(cfg):
             raise UsageError("%s has labels up to %d but the network has %d classes (--classes "
                              "%d); pass --classes %d or leave --classes out to count them"
                              % (rec, scan.max_label, cfg.classes, cfg.classes, scan.max_label + 1))
+    bad = undecodable_records(cfg.rec_val, cfg.rec_val_idx, cfg.threads)
+    if bad:
+        raise UsageError("%s; MXNet's validation reader would crash on it; write a copy without "
+                         "them (gluon-tricks check-rec --repair) and pass its folder"
+                         % name_undecodable(cfg.rec_val, bad))
 
 
 def train(cfg):

@@ -198,6 +198,20 @@ def test_undecodable_record_stops_with_one_line_naming_it(tiny_demo, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_undecodable_validation_record_is_named_before_anything_is_written(tiny_demo, tmp_path,
+                                                                          cli_error):
+    """MXNet's validation reader dies of SIGFPE on such a record: it is found beforehand."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(tiny_demo, data_dir, ignore=shutil.ignore_patterns("images"))
+    key, offset = sorted(read_idx(data_dir / "val.idx"), key=lambda e: e[1])[20]
+    with open(data_dir / "val.rec", "r+b") as handle:
+        handle.seek(offset + FRAME_HEADER.size + IMAGE_HEADER.size)
+        handle.write(b"\0" * 64)
+    line = cli_error("train", "--data-dir", data_dir, "--save-dir", tmp_path / "run", *SMALL)
+    assert "val.rec: record %d (byte %d) does not decode as an image" % (key, offset) in line
+    assert not (tmp_path / "run").exists()
+
+
 def test_framing_error_is_named_before_anything_is_written(tiny_demo, tmp_path):
     data_dir, key, offset = damaged_copy(tiny_demo, tmp_path, 0, b"\0" * FRAME_HEADER.size, 7)
     proc = run_cli("train", "--data-dir", data_dir, "--save-dir", tmp_path / "run", *SMALL)

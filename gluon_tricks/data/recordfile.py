@@ -249,7 +249,10 @@ def _payload(handle, offset):
 
 
 def undecodable_records(rec_path, idx_path, threads=4):
-    """(key, byte offset) of every record whose image OpenCV cannot decode, in file order."""
+    """(key, byte offset) of every record whose image OpenCV cannot decode, in file order.
+
+    Decodes at a quarter of the size (libjpeg still reads every byte, so it fails where a full
+    decode fails) to keep a pass over a validation set short."""
     import cv2
     import numpy as np
 
@@ -260,7 +263,7 @@ def undecodable_records(rec_path, idx_path, threads=4):
             data = _payload(handle, entry[1])
         if not data:
             return entry
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
         return entry if image is None or image.size == 0 else None
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
