@@ -135,13 +135,13 @@ def prune(root, keep_last, keep_every):
 
 
 def remove_stale(root):
-    """Tidy what killed runs left under ``root``: partial ``*.tmp-PID`` and ``*.del-PID``
-    folders are deleted; a set-aside ``*.old-PID`` is put back if its replacement never arrived,
-    else deleted. Returns the names removed or restored."""
+    """Tidy what killed runs (processes no longer alive) left under ``root``: partial
+    ``*.tmp-PID`` and ``*.del-PID`` files and folders are deleted; a set-aside ``*.old-PID``
+    is put back if its replacement never arrived, else deleted. Returns the names touched."""
     touched = []
     for entry in sorted(os.listdir(root)) if os.path.isdir(root) else ():
         match = _LEFTOVER.fullmatch(entry)
-        if not match or int(match.group(3)) == os.getpid():
+        if not match or _alive(int(match.group(3))):
             continue
         path, final = os.path.join(root, entry), os.path.join(root, match.group(1))
         if match.group(2) == "old" and not os.path.exists(final) and _is_complete(path):
@@ -152,6 +152,17 @@ def remove_stale(root):
             os.remove(path)
         touched.append(entry)
     return touched
+
+
+def _alive(pid):
+    """True when process ``pid`` exists (its temporary files may still be in use)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load(path, net, trainer, ctx):

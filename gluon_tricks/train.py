@@ -125,7 +125,8 @@ class Run:
         self.root_dir = cfg.save_dir
         self.ckpt_dir = os.path.join(cfg.save_dir, "checkpoints")
         if dist.is_root:
-            checkpoint.remove_stale(self.ckpt_dir)
+            for folder in (self.root_dir, self.ckpt_dir):
+                checkpoint.remove_stale(folder)
         resume_from = self._find_resume_checkpoint()
 
         self.last_checkpoint = None
