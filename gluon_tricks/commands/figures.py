@@ -160,8 +160,7 @@ def table5(out_dir):
              "| " + " | ".join(TABLE5_HEADER) + " |", "|---" + "|---:" * (len(TABLE5_HEADER) - 1) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", note, ""]
-    with open(md_path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
+    outputs.write_text(md_path, "\n".join(lines))
     png = plots.plot_table(os.path.join(out_dir, TABLE5_FILES[0]), TABLE5_HEADER, rows,
                            title="Paper Table 5: model tweaks, size and cost", note=note)
     return [png, md_path]
