@@ -23,7 +23,7 @@ from .config import check_resume
 from .data.augment import device_augmenter
 from .data.mixup import mixup, mixup_active
 from .data.record import split_to_contexts, train_iter, val_iter
-from .data.recordfile import scan_records, undecodable_records
+from .data.recordfile import REPAIR_HINT, scan_records, undecodable_records
 from .data.synthetic import SyntheticBatches
 from .distributed import Distribution
 from .errors import TrainingFailed, UsageError
@@ -340,10 +340,9 @@ class Run:
                                      self.last_checkpoint or "none yet"))
         return TrainingFailed(
             "%s; training stopped at %s and nothing was lost (the last complete checkpoint is %s); "
-            "write a copy without them (gluon-tricks check-rec --repair), then gluon-tricks train "
-            "--resume %s --data-dir <the copy's folder>"
+            "%s, then gluon-tricks train --resume %s --data-dir <the copy's folder>"
             % (name_undecodable(rec, bad), where, self.last_checkpoint or "none yet",
-               self.cfg.save_dir))
+               REPAIR_HINT, self.cfg.save_dir))
 
     def fit(self):
         cfg = self.cfg
@@ -447,9 +446,8 @@ def check_records(cfg):
                              % (rec, scan.max_label, cfg.classes, cfg.classes, scan.max_label + 1))
     bad = undecodable_records(cfg.rec_val, cfg.rec_val_idx, cfg.threads)
     if bad:
-        raise UsageError("%s; MXNet's validation reader would crash on it; write a copy without "
-                         "them (gluon-tricks check-rec --repair) and pass its folder"
-                         % name_undecodable(cfg.rec_val, bad))
+        raise UsageError("%s; MXNet's validation reader would crash on it; %s and pass its folder"
+                         % (name_undecodable(cfg.rec_val, bad), REPAIR_HINT))
 
 
 def train(cfg):

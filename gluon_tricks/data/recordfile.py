@@ -21,6 +21,7 @@ MAGIC_BYTES = struct.pack("<I", MAGIC)
 # cflag values: a whole record, or the first / a middle / the last part of a split record.
 WHOLE, FIRST, MIDDLE, LAST = 0, 1, 2, 3
 
+REPAIR_HINT = "write a copy without them with gluon-tricks check-rec --repair"
 FIX_HINT = "rebuild it with `gluon-tricks prepare ...` or inspect it with `gluon-tricks check-rec`"
 
 
@@ -224,10 +225,9 @@ def scan_records(rec_path, idx_path):
                 top = int(max(labels))
                 max_label = top if max_label is None else max(max_label, top)
     if bad:
-        raise UsageError("%s has %d damaged record%s: %s%s; MXNet's reader would abort on it; "
-                         "gluon-tricks check-rec names every one and --repair writes a copy "
-                         "without them" % (rec_path, len(bad), "" if len(bad) == 1 else "s",
-                                           "; ".join(bad[:3]), " ..." if len(bad) > 3 else ""))
+        raise UsageError("%s has %d damaged record%s: %s%s; MXNet's reader would abort on it; %s"
+                         % (rec_path, len(bad), "" if len(bad) == 1 else "s", "; ".join(bad[:3]),
+                            " ..." if len(bad) > 3 else "", REPAIR_HINT))
     return RecordScan(len(entries), max_label)
 
 
