@@ -246,15 +246,14 @@ def resolve(cfg, env=os.environ):
         raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
     check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)
-    source = "--classes"
     if not cfg.classes:
         counted, source = classes_from_records(cfg.rec_train)
-        cfg.classes, source = (counted, source) if counted else (1000, "the default")
+        cfg.classes = counted or 1000
+        if cfg.classes < 2:
+            raise UsageError("%s gives %d class; classification needs at least 2: pack a folder "
+                             "with two or more class subfolders" % (source, cfg.classes))
     if cfg.classes < 2:
-        raise UsageError("%s gives %d class; classification needs at least 2: pack a folder with "
-                         "two or more class subfolders" % (source, cfg.classes)
-                         if source != "--classes" else
-                         "--classes must be at least 2, got %d" % cfg.classes)
+        raise UsageError("--classes must be at least 2, got %d" % cfg.classes)
     return cfg
 
 
