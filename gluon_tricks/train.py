@@ -457,8 +457,8 @@ def train(cfg):
     files' framing and labels, and the run folder (new, ``--resume`` or ``--overwrite``).
     """
     check_environment(cfg)
-    check_records(cfg)
     dist = Distribution(cfg)
+    check_records(cfg)
     if dist.is_root:
         outputs.claim_run_folder(cfg.save_dir, overwrite=cfg.overwrite, resume=bool(cfg.resume))
     with outputs.removed_if_failed(cfg.save_dir):
