@@ -20,7 +20,9 @@ checkpoint loads on other device ids (Horovod ranks, ``--gpus 2,3`` after ``--gp
 ``Updater.set_states`` moves them to each device on its next update.
 
 Each checkpoint is written to ``<name>.tmp-<pid>`` and renamed into place, so a directory with
-a final name is always complete; ``root/latest`` names the newest epoch checkpoint.
+a final name is always complete; ``root/latest`` names the newest epoch checkpoint. A replaced
+checkpoint is first set aside as ``<name>.old-<pid>`` and a pruned one renamed to
+``<name>.del-<pid>`` before it is deleted; :func:`remove_stale` tidies what a killed run left.
 """
 import contextlib
 import json
@@ -45,7 +47,10 @@ STATES_FILE = "trainer-ctx%d.states"
 AUX_FILE = "aux-ctx%d.params"
 FORMAT = 1
 
+BEST_NAME = "best"
+
 _EPOCH_DIR = re.compile(r"epoch-(\d+)")
+_LEFTOVER = re.compile(r"(.+)\.(tmp|old|del)-(\d+)")
 
 
 def save(root, epoch, net, trainer, state, name=None):
@@ -71,29 +76,93 @@ def save(root, epoch, net, trainer, state, name=None):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    newest = latest(root)
-    if newest is not None:
-        _write_atomically(os.path.join(root, LATEST_FILE), os.path.basename(newest) + "\n")
+    last = latest(root)
+    if last is not None:
+        _write_atomically(os.path.join(root, LATEST_FILE), os.path.basename(last) + "\n")
     return final
 
 
 def latest(root):
     """Path of the complete ``epoch-N`` checkpoint under ``root`` with the largest N, or None."""
-    if not os.path.isdir(root):
-        return None
-    newest = None
-    for entry in os.listdir(root):
+    found = _epoch_checkpoints(root)
+    return found[max(found)] if found else None
+
+
+def _epoch_checkpoints(root):
+    """{epoch: path} of the complete ``epoch-N`` checkpoints under ``root``."""
+    found = {}
+    for entry in os.listdir(root) if os.path.isdir(root) else ():
         match = _EPOCH_DIR.fullmatch(entry)
-        if not match:
+        if match and _is_complete(os.path.join(root, entry)):
+            found[int(match.group(1))] = os.path.join(root, entry)
+    return found
+
+
+def _is_complete(path):
+    try:
+        _check_complete(path)
+    except UsageError:
+        return False
+    return True
+
+
+def newest(root):
+    """The complete checkpoint under ``root`` with the most epochs done, ``best`` included (an
+    epoch checkpoint wins a tie: it is the same state), or None: where ``--resume`` continues."""
+    found = _epoch_checkpoints(root)
+    best = os.path.join(root, BEST_NAME)
+    if _is_complete(best):
+        epoch = _check_complete(best)["epoch"]
+        if epoch not in found and (not found or epoch > max(found)):
+            return best
+    return found[max(found)] if found else None
+
+
+def prune(root, keep_last, keep_every):
+    """Delete epoch checkpoints except the newest ``keep_last`` and every ``keep_every``-th
+    epoch (kept for good); each is renamed before it is deleted, so no final name is partial."""
+    found = _epoch_checkpoints(root)
+    recent = sorted(found)[-keep_last:]
+    for epoch, path in found.items():
+        if epoch in recent or epoch % keep_every == 0:
             continue
-        path = os.path.join(root, entry)
-        try:
-            _check_complete(path)
-        except UsageError:
+        doomed = "%s.del-%d" % (path, os.getpid())
+        os.rename(path, doomed)
+        shutil.rmtree(doomed)
+    newest_epoch = latest(root)
+    if newest_epoch is not None:
+        _write_atomically(os.path.join(root, LATEST_FILE), os.path.basename(newest_epoch) + "\n")
+
+
+def remove_stale(root):
+    """Tidy what killed runs (processes no longer alive) left under ``root``: partial
+    ``*.tmp-PID`` and ``*.del-PID`` files and folders are deleted; a set-aside ``*.old-PID``
+    is put back if its replacement never arrived, else deleted. Returns the names touched."""
+    touched = []
+    for entry in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+        match = _LEFTOVER.fullmatch(entry)
+        if not match or _alive(int(match.group(3))):
             continue
-        if newest is None or int(match.group(1)) > newest[0]:
-            newest = (int(match.group(1)), path)
-    return newest and newest[1]
+        path, final = os.path.join(root, entry), os.path.join(root, match.group(1))
+        if match.group(2) == "old" and not os.path.exists(final) and _is_complete(path):
+            os.rename(path, final)
+        elif os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+        touched.append(entry)
+    return touched
+
+
+def _alive(pid):
+    """True when process ``pid`` exists (its temporary files may still be in use)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load(path, net, trainer, ctx):

@@ -18,7 +18,7 @@ from . import devices, options, recipes
 from .data import BACKENDS
 from .data.augment import AUGS
 from .data.mixup import PAIRINGS
-from .data.recordfile import index_path
+from .data.recordfile import index_path, scan_records
 from .distributed import KVSTORES
 from .errors import UsageError
 from .loss import STYLES
@@ -38,9 +38,9 @@ PRESETS = {
 
 # Keys a resumed run may change: they affect where and how often things are written and the input
 # plumbing, never the numbers the run computes.
-SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "tensorboard",
-                  "data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx",
-                  "logging_file", "recipe", "preset")
+SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "keep_last",
+                  "overwrite", "tensorboard", "data_dir", "rec_train", "rec_train_idx", "rec_val",
+                  "rec_val_idx", "logging_file", "recipe", "preset")
 
 MODEL, OPTIM, TRICKS, DATA, OUTPUT = ("model", "optimisation (§2.1, §3)", "refinements (§5)",
                                       "data", "output")
@@ -64,8 +64,9 @@ class TrainConfig:
     classes: int = option(0, "--classes", group=MODEL, minimum=0,
                           help="output classes (0: from the .classes file beside train.rec, "
                                "else 1000)")
-    input_size: int = option(0, "--input-size", group=MODEL, minimum=0,
-                             help="training crop side (0: 299 for inceptionv3, else 224)")
+    input_size: Optional[int] = option(None, "--input-size", group=MODEL, metavar="S",
+                                       help="training crop side (default 299 for inceptionv3, "
+                                            "else 224)")
     num_epochs: int = option(120, "--num-epochs", group=OPTIM, minimum=0, exclusive=True,
                              help="epochs")
     batch_size: int = option(32, "--batch-size", group=OPTIM, minimum=0, exclusive=True,
@@ -158,9 +159,17 @@ class TrainConfig:
     save_dir: str = option("runs/train", "--save-dir", group=OUTPUT, metavar="DIR",
                            help="run folder: metrics, checkpoints, plots, log")
     save_frequency: int = option(10, "--save-frequency", group=OUTPUT, minimum=0,
-                                 exclusive=True, metavar="N", help="checkpoint every N epochs")
+                                 exclusive=True, metavar="N",
+                                 help="keep every N-th epoch's checkpoint for good (every epoch "
+                                      "is saved)")
+    keep_last: int = option(2, "--keep-last", group=OUTPUT, minimum=0, exclusive=True,
+                            metavar="K", help="how many of the newest epoch checkpoints to keep "
+                                              "besides those and best")
     resume: Optional[str] = option(None, "--resume", group=OUTPUT, metavar="DIR",
-                                   help="run folder to continue from its newest checkpoint")
+                                   help="continue the run in DIR from its newest checkpoint, with "
+                                        "its saved configuration (no other flags needed)")
+    overwrite: bool = option(False, "--overwrite", group=OUTPUT,
+                             help="replace the run already in --save-dir (refused otherwise)")
     log_interval: int = option(50, "--log-interval", group=OUTPUT, minimum=0, exclusive=True,
                                metavar="N", help="progress line every N batches")
     logging_file: str = option("train.log", "--logging-file", group=OUTPUT, metavar="FILE",
@@ -228,14 +237,33 @@ def _data_paths(cfg):
 
 
 def classes_from_records(rec_path):
-    """Class count from the ``.classes`` file ``prepare`` writes beside a record file, or None."""
+    """(class count, where it came from) for a record file, or (None, None): the ``.classes``
+    file ``prepare`` writes beside it, else the largest label + 1 of the ``.lst`` beside it (as
+    MXNet's im2rec writes), else of the record headers themselves."""
     if not rec_path:
-        return None
-    path = os.path.splitext(rec_path)[0] + ".classes"
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return sum(1 for line in f if line.strip())
+        return None, None
+    stem = os.path.splitext(rec_path)[0]
+    if os.path.isfile(stem + ".classes"):
+        with open(stem + ".classes", encoding="utf-8") as f:
+            return sum(1 for line in f if line.strip()), stem + ".classes"
+    if os.path.isfile(stem + ".lst"):
+        labels = []
+        with open(stem + ".lst", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) >= 3:
+                    try:
+                        labels.append(int(float(parts[1])))
+                    except ValueError:
+                        pass
+        if labels:
+            return max(labels) + 1, "the labels of " + stem + ".lst"
+    idx = index_path(rec_path)
+    if os.path.isfile(rec_path) and os.path.isfile(idx):
+        top = scan_records(rec_path, idx).max_label
+        if top is not None:
+            return top + 1, "the labels in " + rec_path
+    return None, None
 
 
 def resolve(cfg, env=os.environ):
@@ -279,26 +307,45 @@ def resolve(cfg, env=os.environ):
                          % ",".join(map(str, cfg.lr_decay_epochs)))
     if cfg.num_training_samples and not cfg.batches_per_epoch:
         cfg.batches_per_epoch = max(1, cfg.num_training_samples // cfg.total_batch_size)
-    if not cfg.input_size:
+    if cfg.input_size is None:
         cfg.input_size = default_input_size(cfg.model)
     if cfg.input_size < 32:
         raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
     check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)
     if not cfg.classes:
-        cfg.classes = classes_from_records(cfg.rec_train) or 1000
+        counted, source = classes_from_records(cfg.rec_train)
+        cfg.classes = counted or 1000
+        if cfg.classes < 2:
+            raise UsageError("%s gives %d class; classification needs at least 2: pack a folder "
+                             "with two or more class subfolders" % (source, cfg.classes))
     if cfg.classes < 2:
         raise UsageError("--classes must be at least 2, got %d" % cfg.classes)
     return cfg
 
 
+def num_epochs_may_change(cfg, old, new):
+    """True when training for ``new`` instead of ``old`` epochs leaves every epoch's numbers
+    the same formula: a step schedule whose decay epochs all fall before both ends (cosine and
+    poly stretch with the total), and no mixup-free tail counted from the end."""
+    return (cfg["lr_mode"] == "step" and all(e < min(old, new) for e in cfg["lr_decay_epochs"])
+            and not (cfg["mixup_alpha"] and cfg["mixup_off_epoch"]))
+
+
 def check_resume(saved, current):
     """Raise a UsageError naming every setting that differs between a checkpoint's config and
-    this run's, except the ones in SAFE_ON_RESUME."""
-    defaults = TrainConfig().to_dict()     # keys added since the checkpoint: their defaults
-    diffs = ["%s (checkpoint: %s, now: %s)" % (k, saved.get(k, defaults.get(k)), v)
-             for k, v in current.items()
-             if k not in SAFE_ON_RESUME and saved.get(k, defaults.get(k)) != v]
+    this run's, except the ones in SAFE_ON_RESUME (and ``num_epochs`` where
+    :func:`num_epochs_may_change` allows it). Keys added since the checkpoint count as their
+    defaults."""
+    saved = dict(TrainConfig().to_dict(), **saved)
+    free = set(SAFE_ON_RESUME)
+    if num_epochs_may_change(saved, saved["num_epochs"], current["num_epochs"]):
+        free.add("num_epochs")
+    diffs = ["%s (checkpoint: %s, now: %s)" % (k, saved.get(k), v)
+             for k, v in current.items() if k not in free and saved.get(k) != v]
     if diffs:
-        raise UsageError("cannot resume: %s differ; only %s may change on resume"
-                         % ("; ".join(diffs), ", ".join(SAFE_ON_RESUME)))
+        why = ("; --num-epochs may change only with a step schedule whose decay epochs all fall "
+               "before the old and the new end, and no --mixup-off-epoch"
+               if saved.get("num_epochs") != current.get("num_epochs") else "")
+        raise UsageError("cannot resume: %s differ; only %s may change on resume%s"
+                         % ("; ".join(diffs), ", ".join(SAFE_ON_RESUME), why))

@@ -8,6 +8,7 @@ import os
 from typing import NamedTuple, Optional
 
 from .errors import UsageError
+from .outputs import write_text
 from .runlog import METRICS_FILE, read_metrics
 
 REPORT_FILE = "report.md"
@@ -189,6 +190,5 @@ def write_report(run_dir, paper, data_note, classes, wall_seconds=None, command=
         if os.path.exists(os.path.join(run_dir, "plots", name)):
             lines += ["**%s**" % caption, "", "![%s](plots/%s)" % (caption, name), ""]
     path = os.path.join(run_dir, REPORT_FILE)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines).rstrip() + "\n")
+    write_text(path, "\n".join(lines).rstrip() + "\n")
     return path

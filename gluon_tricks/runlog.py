@@ -266,6 +266,27 @@ class MetricsLog:
         self.close()
 
 
+def cut_metrics(path, epochs_done):
+    """Drop the events of ``path`` after epoch ``epochs_done`` (a resumed run repeats them), and
+    a partial last line; the kept lines are copied byte for byte, then renamed into place."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    kept = []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("epoch", 0) <= epochs_done:
+            kept.append(line + b"\n")
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "wb") as f:
+        f.writelines(kept)
+    os.replace(tmp, path)
+
+
 def read_metrics(path):
     """The events of a metrics.jsonl as a list of dicts; an unfinished last line is dropped.
 

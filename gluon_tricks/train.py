@@ -9,6 +9,7 @@ Resume is exact: each epoch re-seeds Python, NumPy, MXNet and the data iterator 
 (seed, epoch, rank), and a checkpoint holds parameters, every device's optimizer state, the
 update count and the loss scale.
 """
+import contextlib
 import os
 import random
 import time
@@ -17,11 +18,12 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
-from . import checkpoint, weights
+from . import checkpoint, outputs, weights
 from .config import check_resume
 from .data.augment import device_augmenter, on_device
 from .data.mixup import mixup, mixup_active
 from .data.record import split_to_contexts, train_iter, val_iter
+from .data.recordfile import REPAIR_HINT, scan_records, undecodable_records
 from .data.synthetic import SyntheticBatches
 from .distributed import Distribution
 from .errors import TrainingFailed, UsageError
@@ -31,7 +33,7 @@ from .loss import DistillationLoss, SoftmaxCrossEntropy
 from .lr_scheduler import scheduler_from_config
 from .models import get_model, initialize
 from .precision import LossScaler, apply_update
-from .runlog import MetricsLog, Progress
+from .runlog import METRICS_FILE, MetricsLog, Progress, cut_metrics
 
 
 class Diverged(Exception):
@@ -123,10 +125,18 @@ class Run:
         self.local_batch = cfg.batch_size * len(self.contexts)
         self.root_dir = cfg.save_dir
         self.ckpt_dir = os.path.join(cfg.save_dir, "checkpoints")
+        if dist.is_root:
+            for folder in (self.root_dir, self.ckpt_dir):
+                checkpoint.remove_stale(folder)
         resume_from = self._find_resume_checkpoint()
 
-        self.val = self._val_batches() if dist.is_root else None
-        self.iters = self.epoch_batches(0).num_batches
+        self.last_checkpoint = None
+        with self._reading("train", "the start"):
+            first = self.epoch_batches(0)
+            self.iters = first.num_batches
+            first.close()
+        with self._reading("val", "the start"):
+            self.val = self._val_batches() if dist.is_root else None
         if cfg.batches_per_epoch:
             self.iters = min(self.iters, cfg.batches_per_epoch)
 
@@ -143,7 +153,6 @@ class Run:
         self.params = [p for p in self.net.collect_params().values() if p.grad_req != "null"]
         self.scaler = LossScaler(cfg.loss_scale) if cfg.fp16 else None
         self.start_epoch, self.best_top1 = 0, 0.0
-        self.last_checkpoint = None
         if resume_from:
             self._restore(resume_from)
         else:
@@ -170,12 +179,15 @@ class Run:
 
     # -- checkpoints ------------------------------------------------------------------------
     def _find_resume_checkpoint(self):
+        """The newest complete checkpoint (``best`` included) of the run being resumed, or None
+        when it was stopped before its first one (it then starts again from the beginning)."""
         if not self.cfg.resume:
             return None
-        path = checkpoint.latest(os.path.join(self.cfg.resume, "checkpoints"))
+        path = checkpoint.newest(os.path.join(self.cfg.resume, "checkpoints"))
         if path is None:
-            raise UsageError("no complete checkpoint in %s/checkpoints; --resume takes the "
-                             "--save-dir of an earlier run" % self.cfg.resume)
+            self._say("no checkpoint in %s yet: starting its run again from the beginning"
+                      % self.cfg.resume)
+            return None
         check_resume(checkpoint.read_state(path)["config"], self.cfg.to_dict())
         return path
 
@@ -183,6 +195,8 @@ class Run:
         state = checkpoint.load(path, self.net, self.trainer, self.contexts)
         self.start_epoch = state["epoch"]
         self.best_top1 = state.get("best_top1", 0.0)
+        if state["config"]["num_epochs"] != self.cfg.num_epochs:
+            self.trainer._optimizer.lr_scheduler = self.scheduler   # same formula, new end
         if self.scaler is not None:
             self.scaler.load_state_dict(state["loss_scaler"])
         self.last_checkpoint = path
@@ -190,13 +204,35 @@ class Run:
                   % (path, state["epoch"], state["num_update"]))
 
     def _save(self, epochs_done, name=None):
+        """Write a checkpoint; a full disk stops the run with one line saying nothing is lost."""
         state = {"epoch": epochs_done, "num_update": self.trainer._optimizer.num_update,
                  "best_top1": self.best_top1, "config": self.cfg.to_dict(),
                  "loss_scaler": self.scaler.state_dict() if self.scaler else None}
-        path = checkpoint.save(self.ckpt_dir, epochs_done, self.net, self.trainer, state, name=name)
-        if name is None:
-            self.last_checkpoint = path
+        target = os.path.join(self.ckpt_dir, name or checkpoint.EPOCH_NAME % epochs_done)
+        try:
+            path = checkpoint.save(self.ckpt_dir, epochs_done, self.net, self.trainer, state,
+                                   name=name)
+        except (OSError, mx.base.MXNetError) as err:
+            if not outputs.disk_full(err):
+                raise
+            raise self._disk_full(self.ckpt_dir, "checkpoint " + target) from None
+        self.last_checkpoint = path
         return path
+
+    def _disk_full(self, folder, what):
+        return TrainingFailed("no space left on the disk of %s while writing %s; nothing was "
+                              "lost: the last complete checkpoint is %s; free space, then "
+                              "gluon-tricks train --resume %s"
+                              % (folder, what, self.last_checkpoint or "none yet",
+                                 self.cfg.save_dir))
+
+    def _checkpoint_epoch(self, epochs_done, improved):
+        """End of an epoch: ``best`` if it improved, this epoch's checkpoint, then the rolling
+        window (the last ``keep_last`` plus every ``save_frequency``-th epoch kept for good)."""
+        if improved:
+            self._save(epochs_done, name="best")
+        self._save(epochs_done)
+        checkpoint.prune(self.ckpt_dir, self.cfg.keep_last, self.cfg.save_frequency)
 
     def _evaluate(self):
         """Validate a copy of the weights. An inference forward re-lays conv weights out for
@@ -249,13 +285,15 @@ class Run:
         seed_everything(seed)
         rng = np.random.RandomState(seed)
         use_mixup = cfg.mixup_alpha > 0 and mixup_active(epoch, cfg.num_epochs, cfg.mixup_off_epoch)
-        batches = self.epoch_batches(epoch)
+        with self._reading("train", "the start of epoch %d" % (epoch + 1)):
+            batches = self.epoch_batches(epoch)
         progress.start_epoch(epoch)
         totals = np.zeros(3)
         window = []
         tick = time.time()
         for i in range(self.iters):
-            batch = next(batches)
+            with self._reading("train", "epoch %d batch %d" % (epoch + 1, i + 1)):
+                batch = next(batches)
             fetched = time.time()
             window.append(self.step(batch, use_mixup, rng))
             loss, metric = 0.0, None
@@ -277,15 +315,46 @@ class Run:
                 print(line, flush=True)
                 log.log(line.record(), skipped_steps=self.scaler.skipped if self.scaler else 0,
                         loss_scale=self.scaler.scale if self.scaler else None)
+        batches.close()
         return {"loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
                 "mixup": use_mixup}
 
+    @contextlib.contextmanager
+    def _reading(self, split, where):
+        """Turn a failure of MXNet's record iterator over ``split`` into a one-line stop."""
+        try:
+            yield
+        except mx.base.MXNetError as err:
+            if self.cfg.data_backend != "rec":
+                raise
+            rec, idx = getattr(self.cfg, "rec_" + split), getattr(self.cfg, "rec_%s_idx" % split)
+            raise self._bad_record(err, rec, idx, where) from None
+
+    def _bad_record(self, error, rec, idx, where):
+        """The one-line stop for a record the iterator could not decode (see README: the run
+        stops rather than skip, so every epoch sees the same images); names the record."""
+        self._say("reading %s failed at %s; looking for the record that does not decode..."
+                  % (rec, where))
+        bad = undecodable_records(rec, idx, self.cfg.threads)
+        if not bad:
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            return TrainingFailed("reading %s failed at %s (%s); the last complete checkpoint is %s"
+                                  % (rec, where, lines[-1] if lines else error,
+                                     self.last_checkpoint or "none yet"))
+        return TrainingFailed(
+            "%s; training stopped at %s and nothing was lost (the last complete checkpoint is %s); "
+            "%s, then gluon-tricks train --resume %s --data-dir <the copy's folder>"
+            % (name_undecodable(rec, bad), where, self.last_checkpoint or "none yet",
+               REPAIR_HINT, self.cfg.save_dir))
+
     def fit(self):
         cfg = self.cfg
-        log = MetricsLog(self.root_dir, tensorboard=cfg.tensorboard) if self.dist.is_root else None
+        log = None
         if self.dist.is_root:
-            with open(os.path.join(self.root_dir, "config.json"), "w") as f:
-                f.write(cfg.to_json())
+            if cfg.resume:
+                cut_metrics(os.path.join(self.root_dir, METRICS_FILE), self.start_epoch)
+            outputs.write_text(os.path.join(self.root_dir, "config.json"), cfg.to_json())
+            log = MetricsLog(self.root_dir, tensorboard=cfg.tensorboard)
         progress = Progress(cfg.num_epochs, self.iters, every=cfg.log_interval)
         self._say("training %s on %s: %d epochs of %d steps, total batch %d, lr %.4g (%s)"
                   % (cfg.model, cfg.devices, cfg.num_epochs, self.iters, cfg.total_batch_size,
@@ -297,7 +366,8 @@ class Run:
                 seconds = time.time() - start
                 if not self.dist.is_root:
                     continue
-                with progress.evaluating():
+                with progress.evaluating(), self._reading("val", "the evaluation after epoch %d"
+                                                          % (epoch + 1)):
                     result = self._evaluate()
                 step = self.trainer._optimizer.num_update
                 log.log(kind="epoch", epoch=epoch + 1, step=step, seconds=seconds, **train)
@@ -306,39 +376,96 @@ class Run:
                 self._say("epoch %d/%d | train loss %.4f acc %.4f | val top-1 %.4f top-5 %.4f | "
                           "%.1fs" % (epoch + 1, cfg.num_epochs, train["loss"], train["train_acc"],
                                      result["top1"], result["top5"], seconds))
-                if result["top1"] > self.best_top1:
-                    self.best_top1 = result["top1"]
-                    self._save(epoch + 1, name="best")
-                if (epoch + 1) % cfg.save_frequency == 0 or epoch + 1 == cfg.num_epochs:
-                    self._save(epoch + 1)
+                improved = result["top1"] > self.best_top1
+                self.best_top1 = max(self.best_top1, result["top1"])
+                self._checkpoint_epoch(epoch + 1, improved)
+        except OSError as err:
+            if not outputs.disk_full(err):
+                raise
+            raise self._disk_full(self.root_dir, err.filename or METRICS_FILE) from None
         except Diverged as err:
             where = self.last_checkpoint or "none written yet"
-            raise TrainingFailed("%s; training stopped. Last good checkpoint: %s (lower the lr or use "
-                             "--dtype float32, then --resume %s)" % (err, where, cfg.save_dir)) from None
+            raise TrainingFailed(
+                "%s; training stopped. Last good checkpoint: %s. --resume would repeat the same "
+                "steps exactly and refuses a new --lr, and no command starts a run from a "
+                "checkpoint's weights yet: train again with a lower lr (or --dtype float32) into "
+                "a new folder, e.g. the flags in %s plus --lr %g --save-dir %s-lr%g"
+                % (err, where, os.path.join(cfg.save_dir, "config.json"), cfg.lr / 10,
+                   cfg.save_dir.rstrip("/"), cfg.lr / 10)) from None
         finally:
             if log is not None:
                 log.close()
         self.dist.barrier()
         if self.dist.is_root:
             from .plots import plot_run
-            plots = plot_run(os.path.join(self.root_dir, "metrics.jsonl"),
+            plots = plot_run(os.path.join(self.root_dir, METRICS_FILE),
                              os.path.join(self.root_dir, "plots"))
             self._say("done: best val top-1 %.4f; run folder %s (plots: %s)"
                       % (self.best_top1, self.root_dir, ", ".join(os.path.basename(p) for p in plots)))
         return 0
 
 
-def train(cfg):
-    """Train with the resolved config ``cfg``; returns the process exit code."""
-    if cfg.data_backend == "rec" and not (cfg.rec_train and cfg.rec_val):
+def check_environment(cfg):
+    """Faults of the machine or the launch that would only show deep inside MXNet."""
+    if cfg.fp16 and not cfg.devices.startswith("gpu"):
+        raise UsageError("--dtype float16 needs a GPU (MXNet has no FP16 convolutions on the "
+                         "CPU); pass --gpus 0 or train with --dtype float32")
+    if cfg.kvstore.startswith("dist") and not os.environ.get("DMLC_ROLE"):
+        raise UsageError("--kvstore %s needs the parameter servers that 'gluon-tricks launch' "
+                         "starts: gluon-tricks launch --workers N --servers M -- train ..."
+                         % cfg.kvstore)
+
+
+def name_undecodable(rec, bad):
+    """"FILE: record K (byte B), ... does not decode as an image" for (key, offset) pairs."""
+    named = ", ".join("record %d (byte %d)" % (key, offset) for key, offset in bad[:5])
+    more = " and %d more" % (len(bad) - 5) if len(bad) > 5 else ""
+    return "%s: %s%s %s not decode as an image" % (rec, named, more,
+                                                    "does" if len(bad) == 1 else "do")
+
+
+def check_records(cfg):
+    """Scan the framing of both record files (headers only, through the .idx) before anything
+    is written, and check their labels against the head's class count.
+
+    The validation set is also decoded once (it is small): MXNet's validation reader divides by
+    the width of an image that does not decode and kills the process (SIGFPE), which no
+    handler can turn into a message, whereas the training reader raises an error the loop
+    catches and names (see :meth:`Run._bad_record`)."""
+    if cfg.data_backend != "rec":
+        return
+    if cfg.data_dir and os.path.isfile(cfg.data_dir):
+        raise UsageError("--data-dir %s is a file; pass the folder holding train.rec and val.rec"
+                         % cfg.data_dir)
+    if not (cfg.rec_train and cfg.rec_val):
         raise UsageError("no data given: pass --data-dir DIR holding train.rec/.idx and "
                          "val.rec/.idx (gluon-tricks prepare makes them), --rec-train/--rec-val, "
                          "or --data-backend synthetic")
-    os.makedirs(cfg.save_dir, exist_ok=True)
+    for rec, idx in ((cfg.rec_train, cfg.rec_train_idx), (cfg.rec_val, cfg.rec_val_idx)):
+        scan = scan_records(rec, idx)
+        if scan.max_label is not None and scan.max_label >= cfg.classes:
+            raise UsageError("%s has labels up to %d but the network has %d classes (--classes "
+                             "%d); pass --classes %d or leave --classes out to count them"
+                             % (rec, scan.max_label, cfg.classes, cfg.classes, scan.max_label + 1))
+    bad = undecodable_records(cfg.rec_val, cfg.rec_val_idx, cfg.threads)
+    if bad:
+        raise UsageError("%s; MXNet's validation reader would crash on it; %s and pass its folder"
+                         % (name_undecodable(cfg.rec_val, bad), REPAIR_HINT))
+
+
+def train(cfg):
+    """Train with the resolved config ``cfg``; returns the process exit code.
+
+    Everything that can be checked before the first write is: the environment, the record
+    files' framing and labels, and the run folder (new, ``--resume`` or ``--overwrite``).
+    """
+    check_environment(cfg)
     dist = Distribution(cfg)
+    check_records(cfg)
     if not dist.is_root:
         return Run(cfg, dist).fit()
-    with copy_output(cfg.log_path):
+    outputs.claim_run_folder(cfg.save_dir, overwrite=cfg.overwrite, resume=bool(cfg.resume))
+    with outputs.removed_if_failed(cfg.save_dir), copy_output(cfg.log_path):
         return Run(cfg, dist).fit()
 
 

@@ -268,3 +268,27 @@ def test_errors_name_the_problem_in_one_line(tmp_path):
         checkpoint.load(path, net, nag_trainer(net), CTX2)
     assert str(info.value) == "checkpoint %s is incomplete: trainer-ctx1.states is missing" % path
     assert checkpoint.latest(str(tmp_path)) is None
+
+
+def test_newest_prune_and_leftovers_of_a_killed_run(tmp_path):
+    root = str(tmp_path / "checkpoints")
+    net = conv_net(1, [mx.cpu()])
+    trainer = nag_trainer(net)
+    for epoch in range(1, 6):
+        checkpoint.save(root, epoch, net, trainer, {"epoch": epoch})
+        checkpoint.prune(root, keep_last=2, keep_every=2)
+    assert sorted(os.listdir(root)) == ["epoch-0002", "epoch-0004", "epoch-0005", "latest"]
+    best = checkpoint.save(root, 6, net, trainer, {"epoch": 6}, name="best")
+    assert checkpoint.newest(root) == best   # best is the newest state: resume takes it
+    checkpoint.save(root, 6, net, trainer, {"epoch": 6})
+    assert checkpoint.newest(root) == os.path.join(root, "epoch-0006")
+
+    # A kill between "best -> best.old-PID" and "tmp -> best": the old best comes back.
+    os.rename(best, best + ".old-999999")
+    shutil.copytree(os.path.join(root, "epoch-0004"), os.path.join(root, "epoch-0007.tmp-999999"))
+    shutil.copytree(os.path.join(root, "epoch-0004"), os.path.join(root, "epoch-0003.del-999999"))
+    assert sorted(checkpoint.remove_stale(root)) == ["best.old-999999", "epoch-0003.del-999999",
+                                                     "epoch-0007.tmp-999999"]
+    assert sorted(os.listdir(root)) == ["best", "epoch-0002", "epoch-0004", "epoch-0005",
+                                        "epoch-0006", "latest"]
+    assert checkpoint.read_state(best) == {"epoch": 6}

@@ -3,8 +3,12 @@ import json
 import os
 import re
 
+import pytest
+
 from cli import one_line_error, run_cli
+from gluon_tricks import outputs
 from gluon_tricks.commands import demo
+from gluon_tricks.errors import UsageError
 from gluon_tricks.runlog import read_metrics
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -61,16 +65,16 @@ def test_log_interval_cuts_epochs_into_even_windows():
     assert demo.log_interval(2) == 1
 
 
-def test_rerun_clears_previous_run_but_keeps_data(tmp_path):
+def test_rerun_is_refused_and_overwrite_clears_the_run_but_keeps_data(tmp_path):
     for name in ("metrics.jsonl", "config.json", "report.md"):
         (tmp_path / name).write_text("old")
     for folder in ("checkpoints/epoch-0001", "plots", "data"):
         (tmp_path / folder).mkdir(parents=True)
-    demo.clear_previous_run(str(tmp_path))
+    with pytest.raises(UsageError, match="already holds a run.*--resume.*--overwrite"):
+        outputs.claim_run_folder(str(tmp_path), "--out")
+    assert len(os.listdir(tmp_path)) == 6
+    outputs.claim_run_folder(str(tmp_path), "--out", overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["data"]
-    (tmp_path / "plots").mkdir()
-    demo.clear_previous_run(str(tmp_path))   # not a run folder: nothing is removed
-    assert sorted(os.listdir(tmp_path)) == ["data", "plots"]
 
 
 def test_gpus_that_do_not_exist_are_one_line_error(tmp_path):

@@ -84,7 +84,7 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path):
     assert outputs[0][0] != outputs[2][0]
 
 
-def test_complete_set_is_reused_and_force_or_new_parameters_rebuild(tmp_path, capsys):
+def test_complete_set_is_reused_and_anything_else_needs_overwrite(tmp_path, capsys):
     old = 10 ** 18   # an mtime far in the past marks "not rewritten since"
 
     def build(**kwargs):
@@ -102,21 +102,24 @@ def test_complete_set_is_reused_and_force_or_new_parameters_rebuild(tmp_path, ca
     capsys.readouterr()
     assert not rebuilt(build())
     assert "reusing" in capsys.readouterr().err
-    assert rebuilt(build(force=True))
+    assert rebuilt(build(overwrite=True))
     age(paths)
-    assert rebuilt(build(classes=3))
+    with pytest.raises(UsageError, match="already exists and this command did not make it"):
+        build(classes=3)   # a set with other parameters is not replaced without --overwrite
+    assert not rebuilt(paths)
+    assert rebuilt(build(classes=3, overwrite=True))
     assert sorted(os.listdir(paths["train_images"])) == sorted(demo.KINDS[:3])
     age(paths)
-    with open(paths["val_rec"], "ab") as handle:   # damaged since the last build: rebuild
+    with open(paths["val_rec"], "ab") as handle:   # changed since the last build: not ours now
         handle.write(b"junk")
-    assert rebuilt(build(classes=3))
-    age(paths)
-    assert not rebuilt(build(classes=3))
+    with pytest.raises(UsageError, match="--overwrite"):
+        build(classes=3)
+    assert not rebuilt(paths)
 
 
 def test_refuses_foreign_images_folder_and_bad_parameters(tmp_path):
     (tmp_path / "images" / "train").mkdir(parents=True)
-    with pytest.raises(UsageError, match="not from make-demo-data"):
+    with pytest.raises(UsageError, match="images already exists and this command did not make it"):
         demo.make_demo_data(str(tmp_path), classes=2, train_per_class=1, val_per_class=1, progress=False)
     with pytest.raises(UsageError, match="--classes"):
         demo.make_demo_data(str(tmp_path / "x"), classes=11)

@@ -55,19 +55,20 @@ def test_run_writes_progress_metrics_checkpoints_and_plots(tiny_demo, tmp_path):
 
 
 def test_resume_after_a_crash_is_bit_identical(tiny_demo, tmp_path):
-    """Two epochs straight vs. one epoch, a crash, --resume and the second epoch: same bits.
-    Two CPU contexts, so every device's optimizer state has to come back."""
-    args = ("--num-epochs", "2", "--save-frequency", "1", "--cpus", "2", *ALL_TRICKS)
+    """Two epochs straight vs. one epoch, a crash, ``--resume DIR`` alone and the second epoch:
+    same bits. Two CPU contexts, so every device's optimizer state has to come back."""
+    args = ("--num-epochs", "2", "--cpus", "2", *ALL_TRICKS)
     run = tmp_path / "run"
     assert train(tiny_demo, run, *args).returncode == 0
     straight = params_of(run / "checkpoints" / "epoch-0002" / "model.params")
     shutil.rmtree(run / "checkpoints" / "epoch-0002")
-    shutil.rmtree(run / "checkpoints" / "best")
-    proc = train(tiny_demo, tmp_path / "resumed", *args, "--resume", run)
+    if json.loads((run / "checkpoints" / "best" / "checkpoint.json").read_text())["epoch"] == 2:
+        shutil.rmtree(run / "checkpoints" / "best")
+    proc = run_cli("train", "--resume", run)
     assert proc.returncode == 0, proc.stderr
     assert "resumed from" in proc.stdout and "epoch 1 done" in proc.stdout
     assert "epoch 1/2 | batch" not in proc.stdout
-    resumed = params_of(tmp_path / "resumed" / "checkpoints" / "epoch-0002" / "model.params")
+    resumed = params_of(run / "checkpoints" / "epoch-0002" / "model.params")
     assert straight.keys() == resumed.keys()
     assert all(np.array_equal(straight[k], resumed[k]) for k in straight)
 
@@ -75,12 +76,13 @@ def test_resume_after_a_crash_is_bit_identical(tiny_demo, tmp_path):
 def test_resume_refuses_an_incompatible_config_and_empty_dirs(tiny_demo, tmp_path):
     run = tmp_path / "run"
     assert train(tiny_demo, run, "--num-epochs", "1").returncode == 0
-    line = one_line_error(train(tiny_demo, tmp_path / "b", "--num-epochs", "1", "--resume", run,
-                                "--model", "resnet34_v1b"))
+    line = one_line_error(run_cli("train", "--resume", run, "--model", "resnet34_v1b"))
     assert "cannot resume: model (checkpoint: resnet18_v1b, now: resnet34_v1b)" in line
-    line = one_line_error(train(tiny_demo, tmp_path / "c", "--num-epochs", "1",
-                                "--resume", tmp_path / "empty"))
-    assert "no complete checkpoint in" in line
+    line = one_line_error(run_cli("train", "--resume", tmp_path / "missing"))
+    assert "no such folder" in line
+    (tmp_path / "empty").mkdir()
+    line = one_line_error(run_cli("train", "--resume", tmp_path / "empty"))
+    assert "no run there" in line
 
 
 def test_divergence_stops_with_one_line_naming_the_last_good_checkpoint(tiny_demo, tmp_path):

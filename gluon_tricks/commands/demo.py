@@ -8,11 +8,11 @@ after every epoch), then writes ``report.md`` beside the run's metrics, checkpoi
 import argparse
 import os
 import shlex
-import shutil
 import time
 
 from . import arguments
 from . import train as train_command
+from .. import outputs
 from ..data import demo as demo_data
 from ..devices import usable_contexts
 from ..errors import UsageError
@@ -25,8 +25,6 @@ MODEL = "resnet50_v1d"
 LR_PER_256 = 0.1
 # Paper: 5 warmup epochs of the 200 that mixup trains for (§3.1, §5.4).
 PAPER_WARMUP, PAPER_EPOCHS = 5, 200
-# What a previous demo left in its run folder, cleared so metrics and plots describe one run.
-RUN_FILES = ("metrics.jsonl", "config.json", "report.md", "checkpoints", "plots")
 
 
 def configure(p):
@@ -46,6 +44,8 @@ def configure(p):
                    help="auto: FP16 on GPUs as in the paper (§3.2), FP32 on the CPU")
     p.add_argument("--seed", type=int, default=0, help="training seed (the demo set is always the same)")
     arguments.add_threads(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier demo run in OUT (refused otherwise)")
 
 
 def schedule(epochs):
@@ -80,20 +80,9 @@ def train_argv(args, data_dir):
             "--save-dir", args.out,
             "--log-interval", log_interval(len(demo_data.KINDS) * args.train_per_class // args.batch_size),
             "--gpus" if kind == "gpu" else "--cpus", spec]
+    if args.overwrite:
+        argv += ["--overwrite"]
     return [str(a) for a in argv]
-
-
-def clear_previous_run(out):
-    """Remove the files of an earlier run in ``out`` (metrics.jsonl is appended to otherwise);
-    a folder without a run's config.json or metrics.jsonl is left alone."""
-    if not any(os.path.isfile(os.path.join(out, name)) for name in RUN_FILES[:2]):
-        return
-    for name in RUN_FILES:
-        path = os.path.join(out, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
 
 
 def run(args):
@@ -113,9 +102,9 @@ def run(args):
         raise UsageError("%d training images cannot fill one batch of %d; raise --train-per-class "
                          "or lower --batch-size" % (images, cfg.total_batch_size))
 
+    outputs.claim_run_folder(args.out, "--out", overwrite=args.overwrite)
     demo_data.make_demo_data(data_dir, train_per_class=args.train_per_class,
-                             val_per_class=args.val_per_class)
-    clear_previous_run(args.out)
+                             val_per_class=args.val_per_class, overwrite=args.overwrite)
     code = train(cfg)
     if code:
         return code

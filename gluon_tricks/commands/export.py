@@ -15,6 +15,7 @@ import os
 import mxnet as mx
 import numpy as np
 
+from .. import outputs
 from ..data.augment import MEAN_RGB, STD_RGB
 from ..data.record import VAL_CROP_RATIO
 from ..errors import UsageError
@@ -34,6 +35,7 @@ ONNX_REQUIREMENT = "onnx>=1.13,<1.19"
 PLAIN = ("data", "NCHW", "float32", "logits")
 PREPROCESSED = ("image", "NHWC", "uint8", "probabilities")
 METADATA_FILE = "%s-metadata.json"
+OUT_SUFFIXES = ("-symbol.json", "-0000.params", ".onnx", METADATA_FILE % "")
 
 
 def configure(p):
@@ -48,6 +50,8 @@ def configure(p):
     p.add_argument("--class-names", metavar="FILE",
                    help="class names, one a line (default: the .classes file beside the run's "
                         "training records, when there is one)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing PREFIX files (refused otherwise)")
 
 
 def graph(net, input_size, preprocess):
@@ -175,18 +179,21 @@ def write_json(path, value):
 
 
 def run(args):
-    source = arguments.weights_source(args)
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise UsageError("--out %s: folder %s does not exist; create it first" % (args.out, folder))
+    files = [args.out + suffix for suffix in OUT_SUFFIXES]
+    outputs.check_files(files, "--out", args.overwrite)
+    source = arguments.weights_source(args)
     loaded = load_model(source.model, source.params, classes=source.classes)
     size = source.input_size
     info = metadata(source.model, loaded.classes, class_names(args, source.config, loaded.classes),
                     size, args.preprocess)
-    symbol_file, params_file = export_symbol(loaded.net, args.out, size, args.preprocess)
-    onnx_file = export_onnx(symbol_file, params_file, args.out + ".onnx", size, args.preprocess,
-                            info)
-    meta_file = write_json(METADATA_FILE % args.out, info)
+    with outputs.removed_if_failed(folder, files):
+        symbol_file, params_file = export_symbol(loaded.net, args.out, size, args.preprocess)
+        onnx_file = export_onnx(symbol_file, params_file, args.out + ".onnx", size,
+                                args.preprocess, info)
+        meta_file = write_json(METADATA_FILE % args.out, info)
     print("exported %s (%d classes, input %s: %s %s, output %s) from %s:"
           % (source.model, loaded.classes, info["input"],
              "×".join("N" if c == "N" else "3" if c == "C" else str(size)

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from .. import checkpoint, plots
+from .. import checkpoint, outputs, plots
 from ..data.record import check_inputs, split_to_contexts, val_iter
 from ..devices import usable_contexts
 from ..errors import UsageError
@@ -26,6 +26,9 @@ TABLE5 = (("resnet50_v1", "ResNet-50", "25 M", "3.8 G", 76.21, 92.97),
           ("resnet50_v1b", "ResNet-50-B", "25 M", "4.1 G", 76.66, 93.28),
           ("resnet50_v1c", "ResNet-50-C", "25 M", "4.3 G", 76.87, 93.48),
           ("resnet50_v1d", "ResNet-50-D", "25 M", "4.3 G", 77.16, 93.52))
+TABLE5_FILES = ("table5.png", "table5.md")
+FIG_FILES = ("fig3a_lr_schedules.png", "fig4a_logit_gap.png")
+FIG4B_FILE = "fig4b_logit_gaps.png"
 TABLE5_HEADER = ("model", "ours: params (M)", "ours: MACs (G)", "paper: #params", "paper: FLOPs",
                  "paper: top-1", "paper: top-5")
 
@@ -46,6 +49,8 @@ def configure(p):
                    help="use only the first N validation batches (0: all)")
     arguments.add_devices(p)
     arguments.add_threads(g)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace figures already in OUT_DIR (refused otherwise)")
 
 
 def checkpoint_config(params_path):
@@ -88,8 +93,8 @@ def load_checkpoint(path, model, flag):
     return params, config, name
 
 
-def fig4b(args, out_path):
-    """Paper Fig. 4b from ``--checkpoint-a``/``-b``; returns the path written."""
+def fig4b_inputs(args):
+    """Check every Fig. 4b argument before anything is drawn: (models, rec, idx, contexts)."""
     if args.batch_size < 1 or args.limit_batches < 0:
         raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
     models = [load_checkpoint(getattr(args, "checkpoint_" + w), args.model, "--checkpoint-" + w)
@@ -99,11 +104,19 @@ def fig4b(args, out_path):
         raise UsageError("pass the validation set with --rec val.rec (checkpoint A's config names none)")
     rec, idx = arguments.record_paths(args, rec)
     contexts, _ = usable_contexts(args.devices)
+    for params, config, name in models:
+        size = config.get("input_size") or default_input_size(name)
+        check_inputs(rec, idx, args.batch_size * len(contexts), size, args.threads)
+    return models, rec, idx, contexts
+
+
+def fig4b(args, out_path, inputs):
+    """Paper Fig. 4b from ``--checkpoint-a``/``-b`` (checked by :func:`fig4b_inputs`)."""
+    models, rec, idx, contexts = inputs
     batch = args.batch_size * len(contexts)
     gaps, classes, eps = {}, None, None
     for which, (params, config, name) in zip("AB", models):
         size = config.get("input_size") or default_input_size(name)
-        check_inputs(rec, idx, batch, size, args.threads)
         net, _, net_classes = load_model(name, params, ctx=contexts)
         net.hybridize(static_alloc=True, static_shape=True)
         logits = val_logits(net, val_iter(rec, idx, batch, size, threads=args.threads),
@@ -126,14 +139,13 @@ def table5(out_dir):
                      "%.2f" % (cost.macs / 1e9), params, flops, "%.2f" % top1, "%.2f" % top5])
     note = ("Ours: counted from the traced MXNet graphs at 224 px, 1000 classes. Paper: Table 5, "
             "ImageNet val; its FLOPs are multiply-accumulates.")
-    md_path = os.path.join(out_dir, "table5.md")
+    md_path = os.path.join(out_dir, TABLE5_FILES[1])
     lines = ["# Paper Table 5: ResNet-50 and the B/C/D tweaks", "",
              "| " + " | ".join(TABLE5_HEADER) + " |", "|---" + "|---:" * (len(TABLE5_HEADER) - 1) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", note, ""]
-    with open(md_path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    png = plots.plot_table(os.path.join(out_dir, "table5.png"), TABLE5_HEADER, rows,
+    outputs.write_text(md_path, "\n".join(lines))
+    png = plots.plot_table(os.path.join(out_dir, TABLE5_FILES[0]), TABLE5_HEADER, rows,
                            title="Paper Table 5: model tweaks, size and cost", note=note)
     return [png, md_path]
 
@@ -142,12 +154,16 @@ def run(args):
     given = [w for w in ("a", "b") if getattr(args, "checkpoint_" + w)]
     if len(given) == 1:
         raise UsageError("Fig. 4b compares two models: pass both --checkpoint-a and --checkpoint-b")
-    os.makedirs(args.out_dir, exist_ok=True)
-    written = [plots.plot_lr_schedules(os.path.join(args.out_dir, "fig3a_lr_schedules.png")),
-               plots.plot_logit_gap(os.path.join(args.out_dir, "fig4a_logit_gap.png"))]
-    if given:
-        written.append(fig4b(args, os.path.join(args.out_dir, "fig4b_logit_gaps.png")))
-    written += table5(args.out_dir)
+    inputs = fig4b_inputs(args) if given else None
+    names = FIG_FILES + TABLE5_FILES + ((FIG4B_FILE,) if given else ())
+    files = [os.path.join(args.out_dir, name) for name in names]
+    outputs.check_files(files, "OUT_DIR", args.overwrite)
+    with outputs.removed_if_failed(args.out_dir, files):
+        written = [plots.plot_lr_schedules(os.path.join(args.out_dir, FIG_FILES[0])),
+                   plots.plot_logit_gap(os.path.join(args.out_dir, FIG_FILES[1]))]
+        if given:
+            written.append(fig4b(args, os.path.join(args.out_dir, FIG4B_FILE), inputs))
+        written += table5(args.out_dir)
     for path in written:
         print("wrote %s" % path)
     if not given:

@@ -15,13 +15,15 @@ def configure(parser):
     parser.add_argument("--val-per-class", type=int, default=50, metavar="M",
                         help="validation images per class (default 50)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="threads (default: all cores)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if a complete set exists")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what is in OUT_DIR (a complete set with the same parameters "
+                             "is reused without it)")
 
 
 def run(args):
     paths = demo.make_demo_data(args.out_dir, seed=args.seed, classes=args.classes,
                                 train_per_class=args.train_per_class, val_per_class=args.val_per_class,
-                                force=args.force, threads=args.threads)
+                                overwrite=args.overwrite, threads=args.threads)
     for key in ("train_rec", "train_idx", "val_rec", "val_idx", "train_classes"):
         print("%-13s %s" % (key, paths[key]))
     return 0

@@ -1,7 +1,10 @@
 """``gluon-tricks prepare folder|imagenet|places365``: pack images into MXNet RecordIO files."""
 import os
+import sys
 
+from .. import outputs
 from ..data import prepare
+from ..data.recordfile import output_paths
 
 NAME = "prepare"
 HELP = "pack an image folder, ImageNet or Places365 into MXNet .rec/.idx files"
@@ -22,6 +25,8 @@ def add_encode_options(parser):
     group.add_argument("--no-shuffle", dest="shuffle", action="store_false",
                        help="keep the sorted file order")
     group.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="replace existing output files (refused otherwise)")
 
 
 def add_dataset_output(parser, run):
@@ -67,27 +72,45 @@ def encode_options(args):
                                  threads=args.threads, shuffle=args.shuffle, seed=args.seed)
 
 
+def claim_outputs(prefixes, flag, overwrite):
+    """Refuse before any work if an output exists or cannot be written (see gluon_tricks.outputs)."""
+    outputs.check_files([path for prefix in prefixes for path in output_paths(prefix).values()],
+                        flag, overwrite)
+
+
 def print_results(results, warning=None):
     for result in results:
         print("\n".join(result.summary_lines()))
+        if len(result.classes) == 1:
+            print("note: %s holds one class; training needs at least two, so pack a folder with "
+                  "two or more class subfolders" % result.rec_path, file=sys.stderr)
     if warning:
         print("WARNING: the image counts did not match the official release (see the warning above)")
 
 
 def run_folder(args):
-    print_results([prepare.prepare_folder(args.src, args.out_prefix, encode_options(args))])
+    prefix = prepare.strip_record_extension(args.out_prefix)
+    claim_outputs([prefix], "OUT_PREFIX", args.overwrite)
+    with outputs.removed_if_failed(os.path.dirname(os.path.abspath(prefix))):
+        print_results([prepare.prepare_folder(args.src, prefix, encode_options(args))])
     return 0
 
 
 def run_imagenet(args):
-    results, warning = prepare.prepare_imagenet(args.train, args.val, args.out, args.val_labels,
-                                                encode_options(args))
+    claim_outputs([os.path.join(args.out, split) for split in ("train", "val")], "--out",
+                  args.overwrite)
+    with outputs.removed_if_failed(args.out):
+        results, warning = prepare.prepare_imagenet(args.train, args.val, args.out,
+                                                    args.val_labels, encode_options(args))
     print_results(results, warning)
     return 0
 
 
 def run_places365(args):
-    results, warning = prepare.prepare_places365(args.root, args.out, encode_options(args))
+    claim_outputs([os.path.join(args.out, split) for split in ("train", "val")], "--out",
+                  args.overwrite)
+    with outputs.removed_if_failed(args.out):
+        results, warning = prepare.prepare_places365(args.root, args.out, encode_options(args))
     print_results(results, warning)
     return 0
 

@@ -1,9 +1,12 @@
 """``gluon-tricks train``: the parser is generated from TrainConfig's fields (flags named after
 GluonCV's train_imagenet.py), plus the shared device flags and GluonCV's other flags."""
+import dataclasses
+import json
 import os
 
-from .. import options
-from ..config import TrainConfig, build
+from .. import checkpoint, options
+from ..config import TrainConfig, build, resolve
+from ..errors import UsageError
 from . import arguments, gluoncv
 
 NAME = "train"
@@ -23,7 +26,41 @@ def config_from_args(args, env=os.environ):
     given = options.given(args, TrainConfig)
     if args.devices is not None:
         given["devices"] = args.devices
-    return build(gluoncv.translate(args, given), env)
+    given = gluoncv.translate(args, given)
+    if given.get("resume"):
+        return resumed_config(given, env)
+    return build(given, env)
+
+
+def saved_run_config(run_dir):
+    """The configuration a run folder was trained with: its newest checkpoint's, else its
+    config.json (a run stopped before its first checkpoint)."""
+    if not os.path.isdir(run_dir):
+        raise UsageError("--resume %s: no such folder; --resume takes the folder of an earlier "
+                         "run (its --save-dir)" % run_dir)
+    newest = checkpoint.newest(os.path.join(run_dir, "checkpoints"))
+    if newest is not None:
+        return checkpoint.read_state(newest)["config"]
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise UsageError("--resume %s: no run there (no config.json, no checkpoint); start a new "
+                         "run with --save-dir %s" % (run_dir, run_dir))
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def resumed_config(given, env=os.environ):
+    """``--resume DIR``: DIR's saved configuration under the flags this command line gives; the
+    run stays in DIR. Whether a change is allowed is decided by ``config.check_resume`` when the
+    checkpoint is loaded."""
+    run_dir = given["resume"]
+    if "save_dir" in given and os.path.abspath(given["save_dir"]) != os.path.abspath(run_dir):
+        raise UsageError("--resume %s continues that run in its own folder; leave out --save-dir %s"
+                         % (run_dir, given["save_dir"]))
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in saved_run_config(run_dir).items() if k in fields}
+    values.update(given, save_dir=run_dir, resume=run_dir)
+    return resolve(TrainConfig(**values), env)
 
 
 def run(args):

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .. import outputs
 from ..errors import UsageError
 from . import prepare, recordfile
 
@@ -211,11 +212,12 @@ def generate_images(paths, params, threads, progress):
 
 
 def make_demo_data(out_dir, seed=0, classes=10, train_per_class=260, val_per_class=50,
-                   force=False, threads=None, progress=True):
+                   overwrite=False, threads=None, progress=True):
     """Build (or reuse) the demo set in ``out_dir``; return a dict of its paths.
 
     Keys: root, manifest, images, {train,val}_{rec,idx,lst,classes,images}. A complete set built
-    with the same parameters is reused unless ``force``.
+    with the same parameters is reused; anything else already there is refused unless
+    ``overwrite`` (then it is replaced).
     """
     if not 2 <= classes <= len(KINDS):
         raise UsageError("--classes must be between 2 and %d (the demo has %d drawable kinds), got %d"
@@ -226,16 +228,26 @@ def make_demo_data(out_dir, seed=0, classes=10, train_per_class=260, val_per_cla
               "val_per_class": val_per_class, "min_side": MIN_SIDE, "max_side": MAX_SIDE,
               "quality": JPEG_QUALITY, "format": MANIFEST_FORMAT}
     paths = demo_paths(out_dir)
-    if not force and is_complete(paths, params):
-        print("demo data in %s is complete (same parameters); reusing it (--force rebuilds)" % out_dir,
-              file=sys.stderr)
+    outputs.check_folder(out_dir, "OUT_DIR")
+    if not overwrite and is_complete(paths, params):
+        print("demo data in %s is complete (same parameters); reusing it (--overwrite rebuilds)"
+              % out_dir, file=sys.stderr)
         return paths
-    if os.path.exists(paths["images"]):
-        if read_manifest(paths["manifest"]) is None:
-            raise UsageError("%s exists but is not from make-demo-data (no %s); choose an empty "
-                             "OUT_DIR or remove it" % (paths["images"], MANIFEST))
-        shutil.rmtree(paths["images"])
-    os.makedirs(out_dir, exist_ok=True)
+    written = [paths[key] for key in sorted(paths) if key not in ("root",) and
+               not key.endswith("_images")]
+    manifest = read_manifest(paths["manifest"]) or {}
+    interrupted = manifest.get("status") == "building" and manifest.get("params") == params
+    outputs.refuse_existing(written, "OUT_DIR", overwrite or interrupted)
+    with outputs.removed_if_failed(out_dir):
+        if os.path.exists(paths["images"]):
+            shutil.rmtree(paths["images"])
+        _build(paths, params, seed, threads, progress)
+    return paths
+
+
+def _build(paths, params, seed, threads, progress):
+    """Draw the images and pack both splits; the manifest says "complete" only at the end."""
+    out_dir = paths["root"]
     start = time.time()
     write_manifest(paths, params, "building")
     threads = threads or os.cpu_count() or 1
@@ -247,4 +259,3 @@ def make_demo_data(out_dir, seed=0, classes=10, train_per_class=260, val_per_cla
         print("\n".join(result.summary_lines()), file=sys.stderr)
     write_manifest(paths, params, "complete")
     print("demo data built in %s in %.1f s" % (out_dir, time.time() - start), file=sys.stderr)
-    return paths

@@ -8,6 +8,8 @@ import glob
 import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, Optional
 
 from ..errors import UsageError
 
@@ -20,6 +22,7 @@ MAGIC_BYTES = struct.pack("<I", MAGIC)
 # cflag values: a whole record, or the first / a middle / the last part of a split record.
 WHOLE, FIRST, MIDDLE, LAST = 0, 1, 2, 3
 
+REPAIR_HINT = "write a copy without them with gluon-tricks check-rec --repair"
 FIX_HINT = "rebuild it with `gluon-tricks prepare ...` or inspect it with `gluon-tricks check-rec`"
 
 
@@ -122,6 +125,9 @@ def require_record_pair(rec_path, idx_path):
     training run. Raises UsageError naming the file and the fix for anything wrong.
     """
     for path in (rec_path, idx_path):
+        if os.path.isdir(path):
+            raise UsageError("%s is a folder, not a record file; pass the folder as --data-dir, "
+                             "or the .rec/.idx file inside it" % path)
         if not os.path.isfile(path):
             raise UsageError("%s not found; create it with `gluon-tricks prepare ...` "
                              "(or `gluon-tricks make-demo-data`)" % path)
@@ -166,3 +172,121 @@ def payload_checksum(body):
 def checksum_mismatch(id2, body):
     """True when ``id2`` carries prepare's checksum and ``body`` no longer matches it."""
     return id2 >> 48 == CHECKSUM_TAG >> 48 and id2 != payload_checksum(body)
+
+
+class RecordScan(NamedTuple):
+    """What :func:`scan_records` learnt: the record count and the largest label (None if none)."""
+
+    count: int
+    max_label: Optional[int]
+
+
+def _frame_problem(handle, offset, size):
+    """(problem or None, end of the record's frames, its first IRHeader bytes) for a record
+    starting at ``offset``; follows split records through their middle and last parts."""
+    handle.seek(offset)
+    raw = handle.read(FRAME_HEADER.size + IMAGE_HEADER.size)
+    if len(raw) < FRAME_HEADER.size:
+        return "past the end of the file", None, b""
+    magic, lrecord = FRAME_HEADER.unpack_from(raw)
+    if magic != MAGIC:
+        return "no record starts there (bad magic)", None, b""
+    cflag, length = split_lrecord(lrecord)
+    if cflag not in (WHOLE, FIRST):
+        return "it is the middle of a split record", None, b""
+    head = raw[FRAME_HEADER.size:FRAME_HEADER.size + length]
+    end = offset + FRAME_HEADER.size + padded(length)
+    while cflag != WHOLE and cflag != LAST:
+        frame = read_frame_header(handle, end)
+        if frame is None or frame[0] not in (MIDDLE, LAST):
+            return "its continuation at byte %d is damaged" % end, None, b""
+        cflag, length = frame
+        end += FRAME_HEADER.size + padded(length)
+    if end > size:
+        return "it runs past the end of the file (%d bytes)" % size, None, b""
+    return None, end, head
+
+
+def _labels(handle, offset, head):
+    """The labels in a record's IRHeader (``flag`` > 0: that many floats follow the header)."""
+    if len(head) < IMAGE_HEADER.size:
+        return []
+    flag, label, _, _ = IMAGE_HEADER.unpack(head)
+    if flag == 0:
+        return [label]
+    handle.seek(offset + FRAME_HEADER.size + IMAGE_HEADER.size)
+    raw = handle.read(4 * flag)
+    return list(struct.unpack("<%df" % (len(raw) // 4), raw[:len(raw) // 4 * 4]))
+
+
+def scan_records(rec_path, idx_path):
+    """Check the framing of every record of a .rec through its .idx, reading frame and image
+    headers only (no payloads), so a damaged file is named before MXNet's reader aborts on it.
+
+    Records must start where the .idx says, be whole, and follow each other without unindexed
+    bytes in between. Raises UsageError naming the damaged records; returns a RecordScan.
+    """
+    require_record_pair(rec_path, idx_path)
+    entries = sorted(read_idx(idx_path), key=lambda entry: entry[1])
+    size = os.path.getsize(rec_path)
+    bad, max_label, expected = [], None, entries[0][1]
+    with open(rec_path, "rb") as handle:
+        for key, offset in entries:
+            if expected is not None and offset != expected:
+                what = ("%d unindexed bytes before it" % (offset - expected) if offset > expected
+                        else "it overlaps the record before")
+                bad.append("record %d at byte %d (%s)" % (key, offset, what))
+            problem, end, head = _frame_problem(handle, offset, size)
+            if problem:
+                bad.append("record %d at byte %d (%s)" % (key, offset, problem))
+                expected = None   # where a damaged record ends is unknown
+                continue
+            expected = end
+            labels = _labels(handle, offset, head)
+            if labels:
+                top = int(max(labels))
+                max_label = top if max_label is None else max(max_label, top)
+    if bad:
+        raise UsageError("%s has %d damaged record%s: %s%s; MXNet's reader would abort on it; %s"
+                         % (rec_path, len(bad), "" if len(bad) == 1 else "s", "; ".join(bad[:3]),
+                            " ..." if len(bad) > 3 else "", REPAIR_HINT))
+    return RecordScan(len(entries), max_label)
+
+
+def _payload(handle, offset):
+    """The image bytes of the record at ``offset`` (split records joined, IRHeader removed)."""
+    parts, pos, cflag = [], offset, None
+    while cflag not in (WHOLE, LAST):
+        frame = read_frame_header(handle, pos)
+        if frame is None:
+            return None
+        cflag, length = frame
+        parts.append(handle.read(length))
+        pos += FRAME_HEADER.size + padded(length)
+    data = b"".join(parts)
+    if len(data) < IMAGE_HEADER.size:
+        return None
+    flag = IMAGE_HEADER.unpack_from(data)[0]
+    return data[IMAGE_HEADER.size + 4 * flag:]
+
+
+def undecodable_records(rec_path, idx_path, threads=4):
+    """(key, byte offset) of every record whose image OpenCV cannot decode, in file order.
+
+    Decodes at a quarter of the size (libjpeg still reads every byte, so it fails where a full
+    decode fails) to keep a pass over a validation set short."""
+    import cv2
+    import numpy as np
+
+    entries = sorted(read_idx(idx_path), key=lambda entry: entry[1])
+
+    def check(entry):
+        with open(rec_path, "rb") as handle:
+            data = _payload(handle, entry[1])
+        if not data:
+            return entry
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
+        return entry if image is None or image.size == 0 else None
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        return [entry for entry in pool.map(check, entries, chunksize=256) if entry]

@@ -1,0 +1,133 @@
+"""Never overwrite: every command that writes checks its outputs here before it writes anything.
+
+A command may replace only what it made in the same invocation. Anything already at an output
+path is refused with one line naming the path and the choices (a new path, ``--resume`` for a
+run folder, or an explicit ``--overwrite``). Read-only places and files standing where a folder
+must go are refused the same way, and folders a failed command created are removed again.
+"""
+import contextlib
+import errno
+import glob
+import os
+import shutil
+
+from .errors import UsageError
+
+# What a training run writes into its folder (TensorBoard event files match EVENTS).
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "plots", "report.md")
+EVENTS = "events.out.tfevents.*"
+
+
+def _nearest_existing(path):
+    """``path`` or its closest existing ancestor."""
+    path = os.path.abspath(path)
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def check_folder(path, flag):
+    """``path`` is, or can become, a folder this process may write into; UsageError otherwise.
+
+    Nothing is created. Root ignores permission bits, but not a read-only file system.
+    """
+    existing = _nearest_existing(path)
+    if not os.path.isdir(existing):
+        raise UsageError("%s %s: %s is a file, not a folder; choose a folder path"
+                         % (flag, path, existing))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError("%s %s: %s is read-only here; choose a writable folder"
+                         % (flag, path, existing))
+
+
+def refuse_existing(paths, flag, overwrite=False, resume_hint=False):
+    """Refuse when any of ``paths`` exists (unless ``overwrite``): one line naming the first."""
+    found = [p for p in paths if os.path.lexists(p)]
+    if not found or overwrite:
+        return found
+    choices = "choose a new %s" % flag
+    if resume_hint:
+        choices += ", continue it with --resume %s" % os.path.dirname(found[0])
+    raise UsageError("%s already exists and this command did not make it; %s, or pass "
+                     "--overwrite to replace it" % (found[0], choices))
+
+
+def check_files(paths, flag, overwrite=False):
+    """Outputs ``paths`` (files) may be written: their folder is writable, none of them exists
+    unless ``overwrite``, and none of them is a folder."""
+    for path in paths:
+        check_folder(os.path.dirname(os.path.abspath(path)), flag)
+        if os.path.isdir(path):
+            raise UsageError("%s %s: %s is a folder, not a file; choose another path"
+                             % (flag, path, path))
+    refuse_existing(paths, flag, overwrite)
+
+
+def run_files(folder):
+    """The run outputs present in ``folder`` (see RUN_FILES and EVENTS)."""
+    names = [os.path.join(folder, name) for name in RUN_FILES]
+    found = [p for p in names if os.path.lexists(p)]
+    return found + sorted(glob.glob(os.path.join(glob.escape(folder), EVENTS)))
+
+
+def claim_run_folder(folder, flag="--save-dir", overwrite=False, resume=False):
+    """Make sure training may write into ``folder``: writable, and holding no earlier run unless
+    this is that run's ``resume`` (then it is continued) or ``overwrite`` (then its run files are
+    removed now). Nothing is created."""
+    check_folder(folder, flag)
+    if resume:
+        return
+    found = run_files(folder) if os.path.isdir(folder) else []
+    if found and not overwrite:
+        raise UsageError("%s already holds a run (%s); choose a new %s, continue it with "
+                         "--resume %s, or pass --overwrite to replace it"
+                         % (folder, os.path.basename(found[0]), flag, folder))
+    for path in found:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+@contextlib.contextmanager
+def removed_if_failed(folder, files=()):
+    """Create ``folder`` (and missing parents); if the block fails, remove the output ``files``
+    it may have written and the created folders that are then empty, so a failed command leaves
+    nothing behind that would block its retry."""
+    made = []
+    path = os.path.abspath(folder)
+    while not os.path.lexists(path):
+        made.append(path)
+        path = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for path in files:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        for path in made:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        raise
+
+
+def write_text(path, text):
+    """Replace the small text file ``path`` atomically: a temporary sibling, then a rename."""
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def disk_full(error):
+    """True when ``error`` (an OSError or an MXNet write failure) means the disk is full."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(error)
+    return "No space left" in text or "FileStream.Write incomplete" in text
