@@ -2,7 +2,7 @@
 GluonCV's train_imagenet.py), plus the shared device flags and GluonCV's other flags."""
 import os
 
-from .. import options
+from .. import configfile, options
 from ..config import TrainConfig, build
 from . import arguments, gluoncv
 
@@ -16,6 +16,10 @@ def configure(p):
     gluoncv.add_arguments(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration as JSON and exit")
+    p.add_argument("--config", metavar="FILE",
+                   help="settings from FILE: what --print-config printed, or a run's config.json "
+                        "(JSON; YAML if named .yaml/.yml); flags given with it win, and totals "
+                        "(batch, lr under --lr-per-256, devices) are computed again")
 
 
 def config_from_args(args, env=os.environ):
@@ -23,7 +27,10 @@ def config_from_args(args, env=os.environ):
     given = options.given(args, TrainConfig)
     if args.devices is not None:
         given["devices"] = args.devices
-    return build(gluoncv.translate(args, given), env)
+    given = gluoncv.translate(args, given)
+    if args.config:
+        given = configfile.merge(configfile.read(args.config), given)
+    return build(given, env)
 
 
 def run(args):
