@@ -77,13 +77,19 @@ def build_network(cfg, contexts):
     if cfg.no_wd:
         no_bias_decay(net)
     if cfg.accumulate > 1:
-        for param in net.collect_params().values():
-            if param.grad_req != "null":
-                param.grad_req = "add"
+        accumulate_gradients(net)
     if cfg.fp16:
         net.cast("float16")
     net.hybridize(static_alloc=True, static_shape=True)
     return net
+
+
+def accumulate_gradients(net):
+    """``grad_req='add'`` on every trainable parameter of ``net``: each backward adds to the
+    gradient, and :meth:`Run.step` zeroes it after the update of N micro-batches."""
+    for param in net.collect_params().values():
+        if param.grad_req != "null":
+            param.grad_req = "add"
 
 
 def micro_batches(batch, steps):
