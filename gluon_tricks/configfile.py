@@ -36,7 +36,7 @@ def read(path):
                          "prints" % (path, ", ".join(unknown)))
     for key, value in values.items():
         if not _fits(value, FIELDS[key].type):
-            raise UsageError("--config %s: %s is %r, which is not a %s"
+            raise UsageError("--config %s: %s is %r, which is not %s"
                              % (path, key, value, _type_name(FIELDS[key].type)))
     return _without_derived(values)
 
@@ -110,5 +110,5 @@ def _type_name(annotation):
     if typing.get_origin(annotation) is typing.Union:
         return _type_name(args[0]) + " or null"
     if typing.get_origin(annotation) in (list, typing.List):
-        return "list of " + _type_name(args[0])
-    return {int: "integer", float: "number", str: "string", bool: "true/false"}[annotation]
+        return "a list of " + _type_name(args[0]).split(" ", 1)[1] + "s"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[annotation]
