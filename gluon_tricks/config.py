@@ -84,15 +84,17 @@ class TrainConfig:
     num_epochs: int = option(120, "--num-epochs", group=OPTIM, minimum=0, exclusive=True,
                              help="epochs")
     batch_size: int = option(32, "--batch-size", group=OPTIM, minimum=0, exclusive=True,
-                             help="images per device per forward pass (micro-batch)")
+                             help="images per device in one forward pass (with --accumulate N, "
+                                  "one update takes N of them)")
     accumulate: int = option(
         1, "--accumulate", group=OPTIM, minimum=1, metavar="N",
         help="one update per N micro-batches, gradients summed: total batch = batch × devices × "
              "workers × N (BatchNorm still sees one micro-batch)")
     max_device_batch: int = option(
         0, "--max-device-batch", group=OPTIM, minimum=0, metavar="M",
-        help="largest micro-batch a device holds: a larger --batch-size (e.g. a recipe's share of "
-             "the paper's total) is split into --accumulate steps of at most M (0: no limit)")
+        help="most images a device takes at once: a larger --batch-size B (e.g. a recipe's share "
+             "of the paper's total batch) runs as N micro-batches of B/N ≤ M, --accumulate N "
+             "(0: no limit)")
     devices: str = devices.DEFAULT          # --gpus/--cpus/--num-gpus (commands/arguments.py)
     num_devices: int = 1
     num_workers: int = 1

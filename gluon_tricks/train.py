@@ -253,8 +253,7 @@ class Run:
                      self.dist.update_batch_size(self.local_batch), self.contexts[0])
         if len(parts) == 1:
             return parts[0]
-        for param in self.params:
-            param.zero_grad()
+        self.net.collect_params().zero_grad()
         return [(mx.nd.add_n(*[l for l, _ in device]), mx.nd.add_n(*[c for _, c in device]))
                 for device in zip(*parts)]
 
