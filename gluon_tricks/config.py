@@ -37,13 +37,16 @@ PRESETS = {
 }
 
 # Keys a resumed run may change: they affect where and how often things are written and the input
-# plumbing, never the numbers the run computes.
+# plumbing, never the numbers the run computes (the starting weights count only at the start: a
+# resumed run takes its checkpoint's).
 SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "keep_last",
                   "overwrite", "tensorboard", "data_dir", "rec_train", "rec_train_idx", "rec_val",
-                  "rec_val_idx", "logging_file", "recipe", "preset")
+                  "rec_val_idx", "logging_file", "recipe", "preset", "pretrained",
+                  "use_pretrained")
 
 MODEL, OPTIM, TRICKS, DATA, OUTPUT = ("model", "optimisation (§2.1, §3)", "refinements (§5)",
                                       "data", "output")
+FINETUNE = "fine-tuning (start from trained weights)"
 
 
 @dataclass
@@ -67,10 +70,33 @@ class TrainConfig:
     input_size: Optional[int] = option(None, "--input-size", group=MODEL, metavar="S",
                                        help="training crop side (default 299 for inceptionv3, "
                                             "else 224)")
+    pretrained: Optional[str] = option(
+        None, "--pretrained", group=FINETUNE, metavar="PATH",
+        help="start from these weights: a GluonCV zoo file, a checkpoint's model.params or a run "
+             "folder (its best checkpoint); every array but the classifier must fit --model, and "
+             "a classifier for another class count starts afresh (--init)")
+    use_pretrained: bool = option(
+        False, "--use-pretrained", group=FINETUNE,
+        help="GluonCV's flag: start from --model's zoo file, found (or downloaded) through "
+             "GluonCV's model store in $MXNET_HOME/models (default ~/.mxnet/models)")
+    lr_mult_body: float = option(
+        1.0, "--lr-mult-body", group=FINETUNE, minimum=0, exclusive=True, metavar="X",
+        help="fine-tuning: the body trains at X × the lr, the classifier at the lr (GluonCV's "
+             "fine-tuning tutorial uses 0.1)")
     num_epochs: int = option(120, "--num-epochs", group=OPTIM, minimum=0, exclusive=True,
                              help="epochs")
     batch_size: int = option(32, "--batch-size", group=OPTIM, minimum=0, exclusive=True,
-                             help="images per device per step")
+                             help="images per device in one forward pass (with --accumulate N, "
+                                  "one update takes N of them)")
+    accumulate: int = option(
+        1, "--accumulate", group=OPTIM, minimum=1, metavar="N",
+        help="one update per N micro-batches, gradients summed: total batch = batch × devices × "
+             "workers × N (BatchNorm still sees one micro-batch)")
+    max_device_batch: int = option(
+        0, "--max-device-batch", group=OPTIM, minimum=0, metavar="M",
+        help="most images a device takes at once: a larger --batch-size B (e.g. a recipe's share "
+             "of the paper's total batch) runs as N micro-batches of B/N ≤ M, --accumulate N "
+             "(0: no limit)")
     devices: str = devices.DEFAULT          # --gpus/--cpus/--num-gpus (commands/arguments.py)
     num_devices: int = 1
     num_workers: int = 1
@@ -221,6 +247,17 @@ def world_size(kvstore, env=os.environ):
     return 1
 
 
+def split_batch(batch_size, accumulate, max_device_batch):
+    """(micro-batch, accumulation steps) holding ``batch_size`` × ``accumulate`` images per device
+    and update with micro-batches of at most ``max_device_batch`` (0: no limit): the fewest
+    steps whose micro-batches are equal."""
+    if not max_device_batch or batch_size <= max_device_batch:
+        return batch_size, accumulate
+    steps = next(n for n in range(-(-batch_size // max_device_batch), batch_size + 1)
+                 if batch_size % n == 0)
+    return batch_size // steps, accumulate * steps
+
+
 def _data_paths(cfg):
     """Fill the four record paths from ``data_dir`` unless given one by one (GluonCV's flags)."""
     if cfg.data_backend != "rec":
@@ -293,10 +330,19 @@ def resolve(cfg, env=os.environ):
     if cfg.mixup_alpha == 0:
         cfg.mixup_off_epoch = 0
 
+    if cfg.pretrained and cfg.use_pretrained:
+        raise UsageError("--pretrained and --use-pretrained both name the starting weights; "
+                         "give one")
+    if cfg.lr_mult_body != 1 and not (cfg.pretrained or cfg.use_pretrained):
+        raise UsageError("--lr-mult-body is for fine-tuning: add --pretrained PATH or "
+                         "--use-pretrained, or leave it out")
+    cfg.batch_size, cfg.accumulate = split_batch(cfg.batch_size, cfg.accumulate,
+                                                 cfg.max_device_batch)
+
     cfg.num_workers = world_size(cfg.kvstore, env)
     if cfg.kvstore == "horovod":
         cfg.num_devices = 1
-    cfg.total_batch_size = cfg.batch_size * cfg.num_devices * cfg.num_workers
+    cfg.total_batch_size = cfg.batch_size * cfg.num_devices * cfg.num_workers * cfg.accumulate
     if cfg.lr_per_256 is not None:
         cfg.lr = cfg.lr_per_256 * cfg.total_batch_size / 256.0
     if cfg.lr_decay_period:

@@ -156,7 +156,8 @@ def data_dir(dataset):
 
 def config_values(name, given):
     """TrainConfig values of recipe row ``name`` under the options the user ``given``: the
-    paper's total batch split over the devices (unless --batch-size is given) and the linear
+    paper's total batch split over the devices (unless --batch-size is given; ``resolve`` then
+    cuts a share above --max-device-batch into accumulated micro-batches) and the linear
     scaling rule (unless --lr is given); run folder runs/<table>/<row>."""
     row = find(name)
     recipe = row.recipe

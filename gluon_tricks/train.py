@@ -3,7 +3,8 @@
 Baseline (§2.1): NAG, Xavier init, the six-step augmentation. Efficient training (§3): linear
 scaling, warmup, zero γ, no bias decay, FP16 with master weights. Refinements (§5): cosine decay,
 label smoothing, distillation, mixup. A run folder collects config.json, metrics.jsonl, the
-checkpoints and the plots.
+checkpoints and the plots. Beyond the paper: fine-tuning from trained weights (``--pretrained``)
+and the paper's total batch on fewer devices by gradient accumulation (``--accumulate``).
 
 Resume is exact: each epoch re-seeds Python, NumPy, MXNet and the data iterator from
 (seed, epoch, rank), and a checkpoint holds parameters, every device's optimizer state, the
@@ -18,7 +19,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
-from . import checkpoint, outputs, weights
+from . import checkpoint, finetune, outputs, weights
 from .config import check_resume
 from .data.augment import device_augmenter, on_device
 from .data.mixup import mixup, mixup_active
@@ -65,7 +66,8 @@ def no_bias_decay(net):
 
 def build_network(cfg, contexts):
     """The student: initialised (§2.1), zero γ (§3.2) and cast to the training dtype; BN keeps
-    float32 parameters under ``cast("float16")``.
+    float32 parameters under ``cast("float16")``. Gradients add up over micro-batches when
+    ``cfg.accumulate`` > 1 (``grad_req='add'``; the step zeroes them after each update).
 
     Shapes come from symbolic inference, not a forward pass: an imperative inference forward
     re-lays conv weights out for oneDNN asynchronously, which can scramble them under the first
@@ -76,10 +78,31 @@ def build_network(cfg, contexts):
     initialize(net, cfg.init, ctx=contexts)
     if cfg.no_wd:
         no_bias_decay(net)
+    if cfg.accumulate > 1:
+        accumulate_gradients(net)
     if cfg.fp16:
         net.cast("float16")
     net.hybridize(static_alloc=True, static_shape=True)
     return net
+
+
+def accumulate_gradients(net):
+    """``grad_req='add'`` on every trainable parameter of ``net``: each backward adds to the
+    gradient, and :meth:`Run.step` zeroes it after the update of N micro-batches."""
+    for param in net.collect_params().values():
+        if param.grad_req != "null":
+            param.grad_req = "add"
+
+
+def micro_batches(batch, steps):
+    """``batch`` (an ``mx.io.DataBatch`` on the host) cut into ``steps`` equal consecutive parts,
+    before anything is copied to a device."""
+    if steps == 1:
+        return [batch]
+    size = batch.data[0].shape[0] // steps
+    return [mx.io.DataBatch(data=[batch.data[0][m * size:(m + 1) * size]],
+                            label=[batch.label[0][m * size:(m + 1) * size]], pad=0)
+            for m in range(steps)]
 
 
 def build_teacher(cfg, contexts):
@@ -122,7 +145,8 @@ class Run:
     def __init__(self, cfg, dist):
         self.cfg, self.dist = cfg, dist
         self.contexts = dist.contexts
-        self.local_batch = cfg.batch_size * len(self.contexts)
+        self.micro_batch = cfg.batch_size * len(self.contexts)     # one forward on every device
+        self.local_batch = self.micro_batch * cfg.accumulate       # this process's images per update
         self.root_dir = cfg.save_dir
         self.ckpt_dir = os.path.join(cfg.save_dir, "checkpoints")
         if dist.is_root:
@@ -142,12 +166,15 @@ class Run:
 
         seed_everything(epoch_seed(cfg.seed, -1, 0))
         self.net = build_network(cfg, self.contexts)
+        if (cfg.pretrained or cfg.use_pretrained) and not resume_from:
+            self._say(finetune.start_from(self.net, cfg))
         self.teacher = build_teacher(cfg, self.contexts) if cfg.teacher else None
         self.loss = build_loss(cfg)
         self.augmenters = ([device_augmenter(cfg.aug, c) for c in self.contexts]
                            if on_device(cfg.aug) else None)
         self.eval_net = build_network(cfg, self.contexts) if dist.is_root else None
         self.scheduler = scheduler_from_config(cfg.to_dict(), self.iters)
+        finetune.set_body_lr_mult(self.net, cfg.lr_mult_body)
         self.trainer = dist.make_trainer(self.net.collect_params(), cfg.optimizer,
                                          optimizer_params(cfg, self.scheduler))
         self.params = [p for p in self.net.collect_params().values() if p.grad_req != "null"]
@@ -172,9 +199,9 @@ class Run:
     def _val_batches(self):
         cfg = self.cfg
         if cfg.data_backend == "synthetic":
-            return SyntheticBatches(self.local_batch, cfg.input_size, cfg.classes, 2,
+            return SyntheticBatches(self.micro_batch, cfg.input_size, cfg.classes, 2,
                                     seed=cfg.seed)
-        return val_iter(cfg.rec_val, cfg.rec_val_idx, self.local_batch, cfg.input_size,
+        return val_iter(cfg.rec_val, cfg.rec_val_idx, self.micro_batch, cfg.input_size,
                         threads=cfg.threads)
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -252,8 +279,23 @@ class Run:
             print(text, flush=True)
 
     def step(self, batch, use_mixup, rng):
-        """One update on every device (what ``train`` runs per batch, and ``bench train`` times);
-        returns per-device (loss sum, correct count) NDArrays."""
+        """One update on every device (what ``train`` runs per batch, and ``bench train`` times):
+        forward and backward over ``cfg.accumulate`` micro-batches of ``batch``, their gradients
+        summed, then one reduction and one update dividing by the whole batch (FP16: skipped if
+        the sum overflowed). Returns per-device (loss sum, correct count) NDArrays."""
+        parts = [self._forward_backward(micro, use_mixup, rng)
+                 for micro in micro_batches(batch, self.cfg.accumulate)]
+        apply_update(self.trainer, self.params, self.scaler,
+                     self.dist.update_batch_size(self.local_batch), self.contexts[0])
+        if len(parts) == 1:
+            return parts[0]
+        self.net.collect_params().zero_grad()
+        return [(mx.nd.add_n(*[l for l, _ in device]), mx.nd.add_n(*[c for _, c in device]))
+                for device in zip(*parts)]
+
+    def _forward_backward(self, batch, use_mixup, rng):
+        """Forward and backward of one micro-batch on every device (mixup and the teacher on it
+        alone); returns per-device (loss sum, correct count)."""
         cfg = self.cfg
         xs, ys = split_to_contexts(batch, self.contexts)
         if self.augmenters:
@@ -271,8 +313,6 @@ class Run:
                       for o, t, r in zip(outputs, targets, teacher_out)]
             scaled = [loss * scale for loss in losses] if scale != 1.0 else losses
         autograd.backward(scaled)
-        apply_update(self.trainer, self.params, self.scaler,
-                     self.dist.update_batch_size(self.local_batch), self.contexts[0])
         hard = [t.argmax(axis=1) if t.ndim == 2 else t for t in targets]
         return [(loss.sum(), (o.argmax(axis=1) == h.astype(o.dtype)).sum())
                 for loss, o, h in zip(losses, outputs, hard)]
@@ -385,13 +425,13 @@ class Run:
             raise self._disk_full(self.root_dir, err.filename or METRICS_FILE) from None
         except Diverged as err:
             where = self.last_checkpoint or "none written yet"
+            start = (" --pretrained %s" % self.last_checkpoint) if self.last_checkpoint else ""
             raise TrainingFailed(
                 "%s; training stopped. Last good checkpoint: %s. --resume would repeat the same "
-                "steps exactly and refuses a new --lr, and no command starts a run from a "
-                "checkpoint's weights yet: train again with a lower lr (or --dtype float32) into "
-                "a new folder, e.g. the flags in %s plus --lr %g --save-dir %s-lr%g"
-                % (err, where, os.path.join(cfg.save_dir, "config.json"), cfg.lr / 10,
-                   cfg.save_dir.rstrip("/"), cfg.lr / 10)) from None
+                "steps exactly and refuses a new --lr; train a new run with a lower lr (or "
+                "--dtype float32) instead: gluon-tricks train --config %s%s --lr %g --save-dir "
+                "%s-lr%g" % (err, where, os.path.join(cfg.save_dir, "config.json"), start,
+                             cfg.lr / 10, cfg.save_dir.rstrip("/"), cfg.lr / 10)) from None
         finally:
             if log is not None:
                 log.close()

@@ -1,7 +1,8 @@
 """Load a network from a ``.params`` file: a GluonCV model-zoo file or one of our checkpoints.
 
 Our networks save under GluonCV's structural names, so both kinds load with a plain
-``net.load_parameters(path)``. Used by ``eval``, ``export`` and the distillation teacher (§5.3).
+``net.load_parameters(path)``. Used by ``eval``, ``export``, the distillation teacher (§5.3) and
+fine-tuning (``train --pretrained``).
 """
 import json
 import os
@@ -14,9 +15,10 @@ from .errors import UsageError
 from .models import check_input_size, check_model, default_input_size, get_model
 from .zoo import zoo_model
 
-# The classifier's weight in GluonCV's structural names: ``fc`` (ResNet v1b/c/d), ``output``
-# (ResNet v1, MobileNet, Inception-V3). Its rows are the number of classes.
-CLASSIFIER_WEIGHTS = ("fc.weight", "output.weight")
+# The classifier in GluonCV's structural names: ``fc`` (ResNet v1b/c/d), ``output`` (ResNet v1,
+# MobileNet, Inception-V3). Its weight's rows are the number of classes.
+CLASSIFIERS = ("fc", "output")
+CLASSIFIER_WEIGHTS = tuple(name + ".weight" for name in CLASSIFIERS)
 
 
 DEFAULT_CHECKPOINT = "best"
@@ -152,6 +154,40 @@ def load_params(net, path, name, ctx=None, model_flag="--model"):
         raise UsageError("%s does not hold %s parameters (%s); check %s"
                          % (path, name, _reason(err), model_flag)) from None
     return net
+
+
+def is_classifier(name):
+    """True for a structural parameter name of the classifier (``fc.weight``, ``output.bias``)."""
+    return name.split(".", 1)[0] in CLASSIFIERS
+
+
+def load_all_but_classifier(net, path, name, flag="--pretrained"):
+    """Copy the arrays of ``path`` into the initialised ``net`` (model ``name``) strictly: every
+    parameter but the classifier must be in the file with its shape, and the file holds nothing
+    else. The classifier is copied too when the file's has the same shape, else it keeps its
+    initial values. Returns True if the classifier was copied."""
+    arrays = read_params(path)
+    if not isinstance(arrays, dict):
+        raise UsageError("%s holds unnamed arrays, not network parameters" % path)
+    arrays = {key.split(":", 1)[-1]: value for key, value in arrays.items()}
+    params = net._collect_params_with_prefix()
+    body = {key: p for key, p in params.items() if not is_classifier(key)}
+    head = {key: p for key, p in params.items() if is_classifier(key)}
+    missing = sorted(set(body) - set(arrays))
+    extra = sorted(key for key in arrays if key not in body and not is_classifier(key))
+    wrong = sorted(key for key in set(body) & set(arrays)
+                   if tuple(body[key].shape) != arrays[key].shape)
+    for problem, keys in (("lacks %d array(s) of %s", missing), ("has %d array(s) %s lacks", extra),
+                          ("has %d array(s) shaped unlike %s's", wrong)):
+        if keys:
+            raise UsageError("%s %s, e.g. %s: it does not hold %s parameters; check --model and "
+                             "%s" % (path, problem % (len(keys), name), ", ".join(keys[:3]), name,
+                                     flag))
+    fits = (set(head) == {key for key in arrays if is_classifier(key)}
+            and all(tuple(p.shape) == arrays[key].shape for key, p in head.items()))
+    for key, param in (params if fits else body).items():
+        param.set_data(arrays[key].astype(param.dtype))
+    return fits
 
 
 class Loaded(NamedTuple):

@@ -59,10 +59,17 @@ def find_zoo_files(folder):
     return sorted(found, key=lambda item: item[0])
 
 
-def download_zoo_file(model, folder):
+def store_folder():
+    """Where GluonCV's model store keeps zoo files: ``$MXNET_HOME/models``, else
+    ``~/.mxnet/models``."""
+    return os.path.join(os.path.expanduser(os.environ.get("MXNET_HOME", "~/.mxnet")), "models")
+
+
+def download_zoo_file(model, folder, then="run without --download"):
     """Fetch ``model``'s zoo file into ``folder`` through GluonCV's model store (which checks
-    its SHA-1) and return its path; a one-line UsageError saying how to place the file by hand
-    when that fails (e.g. offline). The store's lock file and any partial download are removed."""
+    its SHA-1; a file already there with the right hash is used as is) and return its path; a
+    one-line UsageError saying how to place the file by hand, and ``then`` what, when that fails
+    (e.g. offline). The store's lock file and any partial download are removed."""
     from gluoncv.model_zoo import model_store
     try:
         name = "%s-%s" % (model, model_store.short_hash(model))
@@ -77,8 +84,8 @@ def download_zoo_file(model, folder):
         url = "%sgluon/models/%s.zip" % (os.environ.get("MXNET_GLUON_REPO",
                                                        model_store.apache_repo_url), name)
         raise UsageError("cannot download %s through GluonCV's model store (%s); place it by "
-                         "hand: fetch %s and unzip %s.params into %s, then run without "
-                         "--download" % (model, _download_error(err), url, name, folder)) from None
+                         "hand: fetch %s and unzip %s.params into %s, then %s"
+                         % (model, _download_error(err), url, name, folder, then)) from None
     finally:
         if home is not None:
             os.environ["MXNET_HOME"] = home

@@ -12,6 +12,8 @@
 #                   (default $HOME/.mxnet/datasets/imagenet/rec; Table 7: .../places365/rec)
 #   GPUS            GPU ids (default 0,1,2,3,4,5,6,7: the paper's 8 GPUs); GPUS= (empty) trains on
 #                   one CPU context; a --gpus/--cpus/--num-gpus argument replaces it
+#   MAX_DEVICE_BATCH  most images a device holds at once: a larger share of the paper's total
+#                   batch is accumulated over micro-batches (--max-device-batch; same total batch)
 #   SAVE_DIR        run folder (default runs/<table>/<row>, relative to the current directory)
 #   TEACHER_PARAMS  distillation rows: teacher weights (default
 #                   runs/table6/<teacher row>/checkpoints/best/model.params)
@@ -25,6 +27,7 @@ run_recipe() {
     if [[ -n ${GPUS+set} ]]; then
         if [[ -n $GPUS ]]; then args+=(--gpus "$GPUS"); else args+=(--cpus 1); fi
     fi
+    [[ -n ${MAX_DEVICE_BATCH:-} ]] && args+=(--max-device-batch "$MAX_DEVICE_BATCH")
     [[ $row == *distill* && -n ${TEACHER_PARAMS:-} ]] && args+=(--teacher-params "$TEACHER_PARAMS")
     read -r -a cmd <<<"${GLUON_TRICKS:-gluon-tricks}"
     if ((${#cmd[@]} == 0)) || ! command -v "${cmd[0]}" >/dev/null; then

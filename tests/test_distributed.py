@@ -22,6 +22,9 @@ TINY = ["--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "8", "-
         "--batches-per-epoch", "3"]
 TWO_EPOCHS = ["--num-epochs", "2", "--lr-decay-epoch", "1", "--lr-per-256", "0.1"]
 TAG = "GLUON_TRICKS_TEST_TAG"
+# The same 16 images per update as TINY's 8 per worker, as 2 micro-batches of 4 (--accumulate).
+ACCUMULATE = pytest.mark.parametrize("micro", [[], ["--batch-size", "4", "--accumulate", "2"]],
+                                     ids=["one-batch", "accumulate"])
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +85,7 @@ def check_two_ranks(out, runs):
     for info in infos:
         cfg = info["config"]
         assert cfg["num_workers"] == 2 and cfg["total_batch_size"] == 16  # 8 per worker × 2
+        assert cfg["batch_size"] * cfg["accumulate"] == 8
         assert cfg["lr"] == pytest.approx(0.1 * 16 / 256)
     assert os.listdir(runs / "rank1") == []
     assert {"config.json", "metrics.jsonl", "checkpoints", "plots"} <= set(os.listdir(runs / "rank0"))
@@ -103,23 +107,25 @@ def test_one_worker_one_server_trains_and_checkpoints(data, tmp_path, tag):
     assert_no_leftovers(tag)
 
 
-def test_two_dist_sync_workers_end_with_identical_parameters(data, tmp_path, tag):
+@ACCUMULATE
+def test_two_dist_sync_workers_end_with_identical_parameters(data, tmp_path, tag, micro):
     """Rank 0 evaluates between the epochs and the others do not; they must not drift apart."""
     out, runs = tmp_path / "out", tmp_path / "runs"
     proc = launch(tag, "--workers", "2", "--servers", "1", "--", "python", DRIVER, "--out", out,
                   "--kvstore", "dist_sync", "--data-dir", data, "--save-dir", runs,
-                  *TINY, *TWO_EPOCHS)
+                  *TINY, *TWO_EPOCHS, *micro)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     check_two_ranks(out, runs)
     assert_no_leftovers(tag)
 
 
-def test_two_horovod_ranks_end_with_identical_parameters(data, tmp_path, tag):
+@ACCUMULATE
+def test_two_horovod_ranks_end_with_identical_parameters(data, tmp_path, tag, micro):
     out, runs = tmp_path / "out", tmp_path / "runs"
     env = dict(os.environ, PYTHONPATH=ROOT, **{TAG: tag})
     proc = subprocess.run([HOROVODRUN, "--gloo", "-np", "2", "-H", "localhost:2", sys.executable,
                            DRIVER, "--out", str(out), "--kvstore", "horovod", "--data-dir", data,
-                           "--save-dir", str(runs), *TINY, *TWO_EPOCHS],
+                           "--save-dir", str(runs), *TINY, *TWO_EPOCHS, *micro],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr

@@ -364,3 +364,4 @@ def test_divergence_message_says_what_resume_can_and_cannot_do(tiny_demo, tmp_pa
                    "--lr", "1e12", "--wd", "0", "--lr-mode", "cosine")
     line = one_line_error(proc, code=1)
     assert "refuses a new --lr" in line and "--save-dir" in line
+    assert "gluon-tricks train --config %s" % (tmp_path / "run" / "config.json") in line

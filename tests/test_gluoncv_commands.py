@@ -159,7 +159,6 @@ def test_gluoncv_flags_keep_their_meaning(args, expected):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--use-pretrained"], "fine-tuning from weights is not yet supported"),
     (["--use_se"], "--use_se (SE blocks for ResNeXt) is outside the paper"),
     (["--batch-norm"], "--batch-norm (VGG with BatchNorm) is outside the paper"),
     (["--use-gn"], "--use-gn (GroupNorm) is outside the paper"),

@@ -48,8 +48,6 @@ def add_arguments(parser):
                    help="refused: resume a run with --resume RUN_DIR")
     g.add_argument("--resume-states", default="", metavar="FILE",
                    help="refused: resume a run with --resume RUN_DIR")
-    g.add_argument("--use-pretrained", action="store_true",
-                   help="refused: fine-tuning from weights is not supported yet")
     for dest, what in OUTSIDE_PAPER.items():
         flag = what.split()[0]
         g.add_argument(flag, dest=dest, action="store_true", help="refused: outside the paper")
@@ -79,9 +77,6 @@ def translate(args, given):
                          "a run from its folder (parameters, trainer states and epoch together): "
                          "gluon-tricks train ... --resume %s"
                          % given.get("save_dir", "RUN_DIR (the earlier run's --save-dir)"))
-    if args.use_pretrained:
-        raise UsageError("--use-pretrained: fine-tuning from weights is not yet supported; train "
-                         "from scratch (leave --use-pretrained out)")
     for dest, what in OUTSIDE_PAPER.items():
         if getattr(args, dest):
             raise UsageError("%s is outside the paper; gluon-tricks trains the paper's networks "

@@ -4,7 +4,7 @@ import dataclasses
 import json
 import os
 
-from .. import checkpoint, options
+from .. import checkpoint, configfile, options
 from ..config import TrainConfig, build, resolve
 from ..errors import UsageError
 from . import arguments, gluoncv
@@ -19,6 +19,10 @@ def configure(p):
     gluoncv.add_arguments(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration as JSON and exit")
+    p.add_argument("--config", metavar="FILE",
+                   help="settings from FILE: what --print-config printed, or a run's config.json "
+                        "(JSON; YAML if named .yaml/.yml); flags given with it win, and totals "
+                        "(batch, lr under --lr-per-256, devices) are computed again")
 
 
 def config_from_args(args, env=os.environ):
@@ -27,6 +31,8 @@ def config_from_args(args, env=os.environ):
     if args.devices is not None:
         given["devices"] = args.devices
     given = gluoncv.translate(args, given)
+    if args.config:
+        given = configfile.merge(configfile.read(args.config), given)
     if given.get("resume"):
         return resumed_config(given, env)
     return build(given, env)
