@@ -19,11 +19,12 @@ def config(*flags):
     return config_from_args(parser.parse_args([str(f) for f in flags]))
 
 
-def make_run(save_dir, *flags, data="synthetic"):
+def make_run(save_dir, *flags, data="synthetic", aug="gluoncv"):
     """A Run on synthetic batches (or ``data="rec"`` with --data-dir among ``flags``); later
     flags win over TINY's. ``--aug gluoncv`` is the default here so the synthetic inputs reach
-    the network unchanged (no device colour block) unless a test asks for another preset."""
-    base = ("--data-backend", data, "--save-dir", save_dir, "--aug", "gluoncv") + TINY
+    the network unchanged (no device colour block); ``aug=None`` leaves --aug to the defaults
+    and ``--preset`` (a flag given explicitly would win over the preset)."""
+    base = ("--data-backend", data, "--save-dir", save_dir) + (("--aug", aug) if aug else ()) + TINY
     cfg = config(*base, *flags)
     return Run(cfg, Distribution(cfg))
 
