@@ -5,7 +5,6 @@ constants are written out here again from their sources, not imported from the p
 """
 import math
 
-import cv2
 import mxnet as mx
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ are observed in test_tricks_observed.py with the same preset cases.
 """
 import math
 
-import cv2
 import numpy as np
 import pytest
 
