@@ -201,6 +201,22 @@ def test_mixup_pairing_order(tmp_path, flags, pairing):
     assert (partners == reverse) == (pairing == "reverse"), partners
 
 
+def test_mixup_on_two_devices_pairs_within_each_slice_with_one_lambda(tmp_path):
+    """--cpus 2: each device receives a blend of images of its own slice (no data crosses
+    devices), and both slices share the batch's one λ."""
+    run = make_run(tmp_path, "--mixup", "--mixup-alpha", "1", "--cpus", "2", "--batch-size", "4")
+    seen = Recorder(run.net)
+    batch, _ = first_step(run, use_mixup=True)
+    data = batch.data[0].asnumpy()
+    assert len(seen.inputs) == 2 and data.shape[0] == 8
+    lams = set()
+    for device, received in enumerate(seen.inputs):
+        pairs = mixing(received, data[4 * device:4 * device + 4])
+        assert sorted(j for j, _ in pairs) == list(range(4))
+        lams |= {round(lam, 4) for i, (j, lam) in enumerate(pairs) if j != i}
+    assert len(lams) == 1 and 0 < lams.pop() < 1
+
+
 # -- §3.1 warmup, §5.1 step and cosine: the lr of every update ----------------------------------
 
 def paper_lr(k, base, iters, epochs, warmup, mode, decay_epochs=(), factor=0.1):
