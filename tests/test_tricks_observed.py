@@ -137,6 +137,26 @@ def test_loss_of_a_step_is_the_smoothed_targets_cross_entropy(tmp_path, flags, s
         assert abs(wrong - expected) > 100 * 1e-5 * abs(expected)
 
 
+def test_first_update_moves_the_classifier_bias_by_lr_times_the_mean_gradient(tmp_path):
+    """What the step applied: with momentum 0 and wd 0 the classifier bias moves by
+    −lr·Σ_i (softmax(z_i) − p_i)/B, p the smoothed target, z the logits the net produced.
+    Dividing by the batch, the lr and the smoothing all enter; summing instead of averaging
+    (8× off) or ε = 0 moves it by far more than the 1e-4 tolerance."""
+    lr, eps = 0.5, 0.3
+    run = make_run(tmp_path, "--lr", lr, "--momentum", "0", "--wd", "0", "--label-smoothing", eps)
+    bias = next(p for n, p in run.net.collect_params().items()
+                if n.endswith("bias") and p.shape == (K,))
+    before = bias.data().asnumpy().copy()
+    seen = Recorder(run.net)
+    batch, _ = first_step(run)
+    z, labels = seen.outputs[0].astype(np.float64), batch.label[0].asnumpy()
+    gradient = (np.exp(log_softmax(z)) - smoothed_targets(labels, eps, "paper")).mean(axis=0)
+    moved = bias.data().asnumpy() - before
+    np.testing.assert_allclose(moved, -lr * gradient, rtol=1e-4, atol=1e-7)
+    unsmoothed = (np.exp(log_softmax(z)) - smoothed_targets(labels, 0.0, "paper")).mean(axis=0)
+    assert np.abs(-lr * unsmoothed - moved).max() > 100 * 1e-4 * np.abs(moved).max()
+
+
 # -- §5.4 mixup, seen in the inputs the network received ----------------------------------------
 
 def mixing(received, data):
