@@ -316,11 +316,10 @@ def test_distillation_loss_uses_the_teachers_logits(tmp_path, flags, hard_weight
         observed = float(result[0][0].asscalar())
         expected, hard, soft = eq6(z, labels, r, temperature, eps, style, hard_weight)
         assert observed == pytest.approx(expected, rel=1e-5)
-        h = 0.5 if hard_weight is None else hard_weight
         other = "gluoncv" if style == "paper" else "paper"
+        other_weighting = 0.5 * soft + 0.5 * hard if hard_weight is None else hard + soft
         wrong_smoothing = eq6(z, labels, r, temperature, eps, other, hard_weight)[0]
-        for wrong in (hard, soft, hard + soft / temperature ** 2, (1 - h) * soft + h * hard
-                      if hard_weight is None else hard + soft, wrong_smoothing):
+        for wrong in (hard, soft, hard + soft / temperature ** 2, other_weighting, wrong_smoothing):
             assert abs(wrong - expected) > 30 * 1e-5 * abs(expected), wrong
         losses.append(observed)
     assert abs(losses[0] - losses[1]) > 1e-3 * abs(losses[0])
