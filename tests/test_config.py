@@ -53,9 +53,10 @@ def test_gluoncv_record_flags_are_accepted(tmp_path):
 
 
 def test_world_size_enters_total_batch_and_linear_scaling():
+    # A total of 512, not 256: at 256 the rule gives back 0.1, so a missing scaling would pass.
     cfg = resolve(TrainConfig(model="resnet18_v1", batch_size=64, lr_per_256=0.1,
-                              kvstore="horovod"), env={"HOROVOD_SIZE": "4"})
-    assert cfg.num_workers == 4 and cfg.total_batch_size == 256 and cfg.lr == pytest.approx(0.1)
+                              kvstore="horovod"), env={"HOROVOD_SIZE": "8"})
+    assert cfg.num_workers == 8 and cfg.total_batch_size == 512 and cfg.lr == pytest.approx(0.2)
     assert world_size("dist_sync", {"DMLC_NUM_WORKER": "3"}) == 3
     assert world_size("device", {"HOROVOD_SIZE": "4"}) == 1
 

@@ -25,6 +25,8 @@ def test_warmup_is_linear_from_eta_over_m_to_eta():
 def test_cosine_follows_eq1_after_warmup():
     sched = make_scheduler("cosine", ETA, iters_per_epoch=10, num_epochs=20, warmup_epochs=5)
     m, total = 50, 150
+    # approx's rel 1e-6 separates off-by-one: t counted from 1 (k − m for k − m − 1) gives
+    # ½(1 + cos(π/150))·η = (1 − 2.2e-4)·η here, and (k − 1)/m in warmup gives 0 at k = 1.
     assert sched(m + 1) == pytest.approx(ETA)  # t = 0
     assert sched(m + 1 + total // 2) == pytest.approx(ETA / 2)  # t = T/2
     assert sched(m + 1 + 30) == pytest.approx(0.5 * (1 + math.cos(math.pi * 30 / total)) * ETA)

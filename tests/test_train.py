@@ -125,6 +125,7 @@ def test_no_bias_decay_exempts_exactly_biases_and_bn_affine():
     exempt = set(no_bias_decay(net))
     trainable = {n: p for n, p in net.collect_params().items() if p.grad_req != "null"}
     assert exempt == {n for n in trainable if n.endswith(("bias", "gamma", "beta"))}
+    assert all(trainable[n].wd_mult == 0.0 for n in exempt)
     assert all(trainable[n].wd_mult == 1.0 for n in set(trainable) - exempt)
     assert all(n.endswith("weight") for n in set(trainable) - exempt)
     assert any(n.endswith("gamma") for n in exempt) and any(n.endswith("bias") for n in exempt)
