@@ -24,7 +24,8 @@ from .config import check_resume
 from .data.augment import device_augmenter, on_device
 from .data.mixup import mixup, mixup_active
 from .data.record import split_to_contexts, train_iter, val_iter
-from .data.recordfile import REPAIR_HINT, scan_records, undecodable_records
+from .data.recordfile import (REPAIR_HINT, check_decodable, name_undecodable, scan_records,
+                              undecodable_records)
 from .data.synthetic import SyntheticBatches
 from .distributed import Distribution
 from .errors import TrainingFailed, UsageError
@@ -456,14 +457,6 @@ def check_environment(cfg):
                          % cfg.kvstore)
 
 
-def name_undecodable(rec, bad):
-    """"FILE: record K (byte B), ... does not decode as an image" for (key, offset) pairs."""
-    named = ", ".join("record %d (byte %d)" % (key, offset) for key, offset in bad[:5])
-    more = " and %d more" % (len(bad) - 5) if len(bad) > 5 else ""
-    return "%s: %s%s %s not decode as an image" % (rec, named, more,
-                                                    "does" if len(bad) == 1 else "do")
-
-
 def check_records(cfg):
     """Scan the framing of both record files (headers only, through the .idx) before anything
     is written, and check their labels against the head's class count.
@@ -487,10 +480,7 @@ def check_records(cfg):
             raise UsageError("%s has labels up to %d but the network has %d classes (--classes "
                              "%d); pass --classes %d or leave --classes out to count them"
                              % (rec, scan.max_label, cfg.classes, cfg.classes, scan.max_label + 1))
-    bad = undecodable_records(cfg.rec_val, cfg.rec_val_idx, cfg.threads)
-    if bad:
-        raise UsageError("%s; MXNet's validation reader would crash on it; %s and pass its folder"
-                         % (name_undecodable(cfg.rec_val, bad), REPAIR_HINT))
+    check_decodable(cfg.rec_val, cfg.rec_val_idx, cfg.threads)
 
 
 def train(cfg):

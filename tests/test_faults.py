@@ -198,18 +198,39 @@ def test_undecodable_record_stops_with_one_line_naming_it(tiny_demo, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_undecodable_validation_record_is_named_before_anything_is_written(tiny_demo, tmp_path,
-                                                                          cli_error):
-    """MXNet's validation reader dies of SIGFPE on such a record: it is found beforehand."""
+def damaged_val(tiny_demo, tmp_path):
+    """A copy of ``tiny_demo`` whose 21st validation image does not decode: (folder, key, byte)."""
     data_dir = tmp_path / "data"
     shutil.copytree(tiny_demo, data_dir, ignore=shutil.ignore_patterns("images"))
     key, offset = sorted(read_idx(data_dir / "val.idx"), key=lambda e: e[1])[20]
     with open(data_dir / "val.rec", "r+b") as handle:
         handle.seek(offset + FRAME_HEADER.size + IMAGE_HEADER.size)
         handle.write(b"\0" * 64)
+    return data_dir, key, offset
+
+
+def test_undecodable_validation_record_is_named_before_anything_is_written(tiny_demo, tmp_path,
+                                                                          cli_error):
+    """MXNet's validation reader dies of SIGFPE on such a record: it is found beforehand."""
+    data_dir, key, offset = damaged_val(tiny_demo, tmp_path)
     line = cli_error("train", "--data-dir", data_dir, "--save-dir", tmp_path / "run", *SMALL)
     assert "val.rec: record %d (byte %d) does not decode as an image" % (key, offset) in line
     assert not (tmp_path / "run").exists()
+
+
+def test_undecodable_validation_record_is_named_by_every_command_that_reads_it(
+        tiny_demo, tiny_run, tmp_path, cli_error):
+    """eval, zoo-check and figures read validation sets with the same reader: one line too."""
+    data_dir, key, offset = damaged_val(tiny_demo, tmp_path)
+    named = "val.rec: record %d (byte %d) does not decode as an image" % (key, offset)
+    assert named in cli_error("eval", tiny_run, "--rec", data_dir / "val.rec")
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    assert named in cli_error("zoo-check", "--models-dir", zoo, "--rec", data_dir / "val.rec")
+    best = tiny_run / "checkpoints" / "best"
+    assert named in cli_error("figures", tmp_path / "figs", "--checkpoint-a", best,
+                              "--checkpoint-b", best, "--rec", data_dir / "val.rec")
+    assert not (tmp_path / "figs").exists()
 
 
 def test_framing_error_is_named_before_anything_is_written(tiny_demo, tmp_path):

@@ -8,7 +8,7 @@ and its ``best`` checkpoint; a zoo file name brings its network. GluonCV's
 import os
 
 from ..data.record import check_inputs, val_iter
-from ..data.recordfile import index_path
+from ..data.recordfile import check_decodable, index_path
 from ..devices import usable_contexts
 from ..errors import UsageError
 from ..evaluate import evaluate
@@ -57,6 +57,7 @@ def run(args):
     batch = args.batch_size * len(contexts)
     size = source.input_size
     check_inputs(rec, idx, batch, size, args.threads)
+    check_decodable(rec, idx, args.threads)
     loaded = load_model(source.model, source.params, classes=source.classes, ctx=contexts)
     net = loaded.net
     if args.dtype == "float16":

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import checkpoint, outputs, plots
 from ..data.record import check_inputs, split_to_contexts, val_iter
+from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
 from ..errors import UsageError
 from ..flops import model_cost
@@ -107,6 +108,7 @@ def fig4b_inputs(args):
     for params, config, name in models:
         size = config.get("input_size") or default_input_size(name)
         check_inputs(rec, idx, args.batch_size * len(contexts), size, args.threads)
+    check_decodable(rec, idx, args.threads)
     return models, rec, idx, contexts
 
 

@@ -4,6 +4,7 @@ import os
 import sys
 
 from ..data.record import check_inputs, val_iter
+from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
 from ..errors import UsageError
 from ..evaluate import evaluate
@@ -101,6 +102,7 @@ def run(args):
     batch = args.batch_size * len(contexts)
     check_inputs(args.rec, idx, batch, default_input_size((wanted or ["resnet50_v1"])[0]),
                  args.threads)
+    check_decodable(args.rec, idx, args.threads)
     if args.download:
         download_missing(folder, wanted or [p.model for p in PUBLISHED])
     if not os.path.isdir(folder):

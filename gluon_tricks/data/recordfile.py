@@ -290,3 +290,23 @@ def undecodable_records(rec_path, idx_path, threads=4):
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
         return [entry for entry in pool.map(check, entries, chunksize=256) if entry]
+
+
+def name_undecodable(rec, bad):
+    """"FILE: record K (byte B), ... does not decode as an image" for (key, offset) pairs."""
+    named = ", ".join("record %d (byte %d)" % (key, offset) for key, offset in bad[:5])
+    more = " and %d more" % (len(bad) - 5) if len(bad) > 5 else ""
+    return "%s: %s%s %s not decode as an image" % (rec, named, more,
+                                                    "does" if len(bad) == 1 else "do")
+
+
+def check_decodable(rec_path, idx_path, threads=4):
+    """A one-line UsageError naming the records of a validation set that do not decode.
+
+    MXNet's validation reader divides by the width of an image that does not decode and kills
+    the process (SIGFPE), which no handler can turn into a message: every command that reads a
+    validation set (train, eval, zoo-check, figures) checks it first."""
+    bad = undecodable_records(rec_path, idx_path, threads)
+    if bad:
+        raise UsageError("%s; MXNet's validation reader would crash on it; %s and pass the copy"
+                         % (name_undecodable(rec_path, bad), REPAIR_HINT))
