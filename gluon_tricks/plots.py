@@ -93,10 +93,11 @@ def updates_per_epoch(events):
 
 def _scheduled_lr(events, config):
     """(updates 1..N, lr of each) of the run's schedule up to its last logged update N, or None
-    when the run's config or its updates per epoch are unknown."""
+    when the run is not a ``train`` run (its config has no ``lr_mode``: detect, segment) or its
+    updates per epoch are unknown."""
     iters = updates_per_epoch(events)
     steps = [e["step"] for e in events if isinstance(e.get("step"), int)]
-    if config is None or not iters or not steps:
+    if not config or "lr_mode" not in config or not iters or not steps:
         return None
     updates = np.arange(1, max(steps) + 1)
     return updates, lr_curve(scheduler_from_config(config, iters), len(updates))
