@@ -131,6 +131,15 @@ def read_params(path):
                          % (path, _reason(err))) from None
 
 
+def named_arrays(path):
+    """The arrays of a ``.params`` file by parameter name (an export's ``arg:``/``aux:`` prefixes
+    dropped); a file of unnamed arrays is a UsageError."""
+    arrays = read_params(path)
+    if not isinstance(arrays, dict):
+        raise UsageError("%s holds unnamed arrays, not network parameters" % path)
+    return {key.split(":", 1)[-1]: value for key, value in arrays.items()}
+
+
 def classifier_classes(path):
     """Rows of the classifier weight stored in ``path`` (the class count), or None if absent."""
     arrays = read_params(path)
@@ -166,10 +175,7 @@ def load_all_but_classifier(net, path, name, flag="--pretrained"):
     parameter but the classifier must be in the file with its shape, and the file holds nothing
     else. The classifier is copied too when the file's has the same shape, else it keeps its
     initial values. Returns True if the classifier was copied."""
-    arrays = read_params(path)
-    if not isinstance(arrays, dict):
-        raise UsageError("%s holds unnamed arrays, not network parameters" % path)
-    arrays = {key.split(":", 1)[-1]: value for key, value in arrays.items()}
+    arrays = named_arrays(path)
     params = net._collect_params_with_prefix()
     body = {key: p for key, p in params.items() if not is_classifier(key)}
     head = {key: p for key, p in params.items() if is_classifier(key)}

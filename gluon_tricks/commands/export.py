@@ -168,16 +168,6 @@ def metadata(model, classes, names, input_size, preprocess):
             "output": output, "classes": classes, "class_names": names}
 
 
-def write_json(path, value):
-    """Write ``value`` as JSON to ``path`` through a temporary file renamed into place."""
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
-
-
 def run(args):
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
@@ -193,7 +183,8 @@ def run(args):
         symbol_file, params_file = export_symbol(loaded.net, args.out, size, args.preprocess)
         onnx_file = export_onnx(symbol_file, params_file, args.out + ".onnx", size,
                                 args.preprocess, info)
-        meta_file = write_json(METADATA_FILE % args.out, info)
+        meta_file = METADATA_FILE % args.out
+        outputs.write_text(meta_file, json.dumps(info, indent=1) + "\n")
     print("exported %s (%d classes, input %s: %s %s, output %s) from %s:"
           % (source.model, loaded.classes, info["input"],
              "×".join("N" if c == "N" else "3" if c == "C" else str(size)

@@ -191,7 +191,7 @@ def write_manifest(paths, params, status):
         names = ["%s.%s" % (split, ext) for split in SPLITS for ext in ("rec", "idx", "lst", "classes")]
         files = {name: os.path.getsize(os.path.join(paths["root"], name)) for name in names}
     manifest = {"format": MANIFEST_FORMAT, "status": status, "params": params, "files": files}
-    recordfile.write_atomic_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    outputs.write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def generate_images(paths, params, threads, progress):

@@ -77,13 +77,6 @@ def atomic_outputs(paths):
         os.replace(temp, path)
 
 
-def write_atomic_text(path, text):
-    """Write a small text file under a temporary name, then rename it into place."""
-    with atomic_outputs([path]) as (temp,):
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-
 def read_idx(idx_path):
     """The (key, byte offset) pairs of an MXNet .idx file, in file order."""
     entries = []

@@ -9,7 +9,7 @@ import mxnet as mx
 from .. import checkpoint
 from ..errors import UsageError
 from ..models import resnet
-from ..weights import read_params, resolve_params
+from ..weights import named_arrays, resolve_params
 
 # The ResNets a §6 head can sit on: every variant the paper's Table 8-9 rows use (B, D) and the
 # others, at every depth.
@@ -32,8 +32,10 @@ def build(name, dilated=False, frozen_bn=False):
 
 
 def resolve(path):
-    """The ``.params`` file of a classification run: a file, a checkpoint directory, a run folder
-    (its ``checkpoints/best``, the recipes' default, else its newest epoch checkpoint)."""
+    """The ``.params`` file of a classification run: a file, a checkpoint directory or a run
+    folder (see :func:`~gluon_tricks.weights.resolve_params`); a run folder's
+    ``checkpoints/best/model.params`` (the recipes' default) is taken even without the rest of a
+    checkpoint beside it."""
     best = os.path.join(path, "checkpoints", "best", checkpoint.MODEL_FILE)
     if os.path.isdir(path) and os.path.isfile(best):
         return best
@@ -49,10 +51,7 @@ def load(net, name, path, ctx=None):
     UsageError naming the file.
     """
     path = resolve(path)
-    arrays = read_params(path)
-    if not isinstance(arrays, dict):
-        raise UsageError("%s holds unnamed arrays, not network parameters" % path)
-    arrays = {key.split(":", 1)[-1]: value for key, value in arrays.items()}
+    arrays = named_arrays(path)
     head = net.classifier_name + "."
     wanted = {key: p for key, p in net._collect_params_with_prefix().items()
               if not key.startswith(head)}

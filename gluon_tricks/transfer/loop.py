@@ -9,7 +9,7 @@ import os
 import shutil
 import time
 
-from .. import checkpoint
+from .. import checkpoint, outputs
 from ..errors import UsageError
 from ..plots import plot_run, plot_scores
 from ..runlog import METRICS_FILE, MetricsLog, Progress
@@ -43,10 +43,7 @@ def open_run(save_dir, config, resume):
         raise UsageError("%s already holds a run; pass --resume to continue it or choose another "
                          "--save-dir" % save_dir)
     os.makedirs(save_dir, exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        json.dump(config, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    outputs.write_text(path, json.dumps(config, indent=1, sort_keys=True))
     return None
 
 
@@ -149,7 +146,4 @@ def _write_report(save_dir, config, lines, seconds):
             % (config["backbone"], config["backbone_params"], config["num_epochs"],
                config["batches_per_epoch"], seconds), ""] + lines
     path = os.path.join(save_dir, REPORT_FILE)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write("\n".join(text) + "\n")
-    os.replace(tmp, path)
+    outputs.write_text(path, "\n".join(text) + "\n")
