@@ -1,4 +1,26 @@
 """The package's own errors; the CLI alone turns them into one line on stderr and an exit code."""
+import reprlib
+
+# At most this many characters of any one value a user gave (a flag, a config value, a line of
+# a list file) go into a message: a megabyte path or a config's alias bomb stays a short line.
+SHOWN_CHARS = 200
+
+_BOUNDED = reprlib.Repr()
+_BOUNDED.maxlevel, _BOUNDED.maxstring, _BOUNDED.maxother, _BOUNDED.maxlong = 3, 60, 60, 60
+_BOUNDED.maxlist = _BOUNDED.maxtuple = _BOUNDED.maxdict = _BOUNDED.maxset = 6
+
+
+def shown(value, quoted=False):
+    """``value`` as a message quotes it, at most about SHOWN_CHARS characters: text as it is
+    (``quoted``: with quotes, as ``%r`` shows it), anything else as a repr that never expands
+    more than a few levels and items, so formatting it takes no more than the line itself."""
+    if not isinstance(value, str):
+        text = _BOUNDED.repr(value)
+        return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
+    text = repr(value[:SHOWN_CHARS]) if quoted else value[:SHOWN_CHARS]
+    if len(value) <= SHOWN_CHARS:
+        return text
+    return "%s... (%s characters)" % (text, format(len(value), ","))
 
 
 class GluonTricksError(Exception):
