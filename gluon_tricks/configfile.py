@@ -5,40 +5,86 @@ The file holds *resolved* values. Those that :func:`gluon_tricks.config.resolve`
 others (the total batch, device and worker counts, the lr under ``lr_per_256``, record paths
 from ``data_dir``, default input size and class count) are dropped and computed again, so a flag
 given with the file changes them consistently; every other value is used unless a flag is given.
+
+A config file may come from someone else, so it carries what a run computes, never what the run
+does to this machine: where it writes (``save_dir``, ``logging_file``), what it continues or
+replaces (``resume``, ``overwrite``) and the limits that protect the machine
+(``max_image_pixels``) are ignored with one line saying so (every saved ``config.json`` holds
+them, so refusing would break ``--config RUN/config.json --save-dir NEW``). The paths it may carry
+are read only (data, starting and teacher weights). The file is refused in one line if it is
+over MAX_BYTES, not UTF-8, nested deeper than MAX_DEPTH or uses YAML aliases, all checked before
+any Python object is built from it.
 """
 import dataclasses
 import json
 import os
+import re
+import sys
 import typing
 
 from .config import TrainConfig, classes_from_records
 from .data.recordfile import index_path
-from .errors import UsageError
+from .errors import UsageError, shown
 from .models import default_input_size
 
 # Fields resolve() always recomputes, and the one fixed optimizer (§2.1).
 DERIVED = ("num_devices", "num_workers", "total_batch_size", "optimizer")
+# Fields only the command line sets (see the module docstring).
+NOT_FROM_FILE = ("save_dir", "logging_file", "resume", "overwrite", "max_image_pixels")
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+DEFAULTS = dataclasses.asdict(TrainConfig())
+# --print-config writes a few KB, one mapping of numbers, strings and lists of numbers (depth 2).
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 8
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def read(path):
-    """The settings of configuration file ``path`` (a dict keyed by TrainConfig field), derived
-    values left out; a one-line UsageError for an unreadable file, unknown keys or wrong types."""
+    """(settings, ignored) of configuration file ``path``, dicts keyed by TrainConfig field:
+    the settings with derived values left out, and the NOT_FROM_FILE keys the file sets to
+    other values than the defaults; a one-line UsageError for an unreadable, oversized, binary
+    or too deeply nested file, YAML aliases, unknown keys or wrong types."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as err:
-        raise UsageError("cannot read --config %s (%s)" % (path, err.strerror)) from None
+        raise UsageError("cannot read --config %s (%s)" % (shown(path), err.strerror)) from None
+    if len(raw) > MAX_BYTES:
+        raise UsageError("--config %s is over %d MB; a configuration is a few KB, as train "
+                         "--print-config writes it" % (shown(path), MAX_BYTES >> 20))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError("--config %s is not a text file (not UTF-8 at byte %d); it takes what "
+                         "train --print-config prints" % (shown(path), err.start)) from None
     values = _parse(path, text)
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise UsageError("--config %s has unknown keys: %s; it takes what train --print-config "
-                         "prints" % (path, ", ".join(unknown)))
+                         "prints" % (shown(path), shown(", ".join(map(str, unknown)))))
     for key, value in values.items():
         if not _fits(value, FIELDS[key].type):
-            raise UsageError("--config %s: %s is %r, which is not %s"
-                             % (path, key, value, _type_name(FIELDS[key].type)))
-    return _without_derived(values)
+            raise UsageError("--config %s: %s is %s, which is not %s"
+                             % (shown(path), key, shown(value, quoted=True),
+                                _type_name(FIELDS[key].type)))
+    ignored = {k: values.pop(k) for k in NOT_FROM_FILE if k in values}
+    return (_without_derived(values),
+            {k: v for k, v in ignored.items() if v != DEFAULTS[k]})
+
+
+def merged(path, given):
+    """The options of a run: config file ``path``'s settings under the flags ``given``; says on
+    stderr which NOT_FROM_FILE keys of the file were ignored (those the flags do not set)."""
+    saved, ignored = read(path)
+    dropped = {k: v for k, v in ignored.items() if k not in given}
+    if dropped:
+        print("note: --config %s: %s ignored; a config file never chooses where a run writes, "
+              "what it continues or replaces, or this machine's limits: give %s on the command "
+              "line to set them" % (shown(path), ", ".join("%s %s" % (k, shown(v, quoted=True))
+                                                          for k, v in dropped.items()),
+                                    ", ".join("--" + k.replace("_", "-") for k in dropped)),
+              file=sys.stderr, flush=True)
+    return merge(saved, given)
 
 
 def merge(saved, given):
@@ -53,20 +99,58 @@ def _parse(path, text):
     if path.endswith((".yaml", ".yml")):
         import yaml
         try:
+            _check_yaml_events(path, yaml.parse(text, Loader=yaml.SafeLoader))
             values = yaml.safe_load(text)
-        except yaml.YAMLError as err:
+        except UsageError:
+            raise
+        except (yaml.YAMLError, ValueError) as err:    # ValueError: an int of 5000 digits
             raise UsageError("--config %s is not valid YAML (%s)"
-                             % (path, str(err).splitlines()[0])) from None
+                             % (shown(path), shown(str(err).splitlines()[0]))) from None
     else:
+        _check_json_depth(path, text)
         try:
             values = json.loads(text)
         except ValueError as err:
             raise UsageError("--config %s is not valid JSON (%s); train --print-config writes "
-                             "one (YAML: name the file .yaml)" % (path, err)) from None
+                             "one (YAML: name the file .yaml)" % (shown(path), shown(str(err)))) \
+                from None
     if not isinstance(values, dict):
         raise UsageError("--config %s must hold one mapping of settings, as train --print-config "
-                         "prints" % path)
+                         "prints" % shown(path))
     return values
+
+
+def _too_deep(path):
+    return UsageError("--config %s nests lists or mappings more than %d deep; it takes one "
+                      "mapping of settings, as train --print-config prints" % (shown(path), MAX_DEPTH))
+
+
+def _check_json_depth(path, text):
+    """Refuse JSON nested deeper than MAX_DEPTH (the parser would recurse once per level) by
+    counting brackets outside strings, before anything is parsed."""
+    depth = 0
+    for bracket in re.findall(r"[\[\]{}]", JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_DEPTH:
+            raise _too_deep(path)
+
+
+def _check_yaml_events(path, events):
+    """Refuse YAML aliases (a few hundred bytes of them expand to gigabytes) and nesting deeper
+    than MAX_DEPTH (the composer recurses once per level), from the parser's events alone."""
+    import yaml
+
+    depth = 0
+    for event in events:
+        if isinstance(event, yaml.AliasEvent):
+            raise UsageError("--config %s uses a YAML alias (*%s); write the values out, as "
+                             "train --print-config does" % (shown(path), shown(event.anchor)))
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep(path)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _without_derived(values):

@@ -5,7 +5,8 @@ import json
 import os
 
 from .. import checkpoint, configfile, options
-from ..config import TrainConfig, build, resolve
+from ..config import NOT_SAVED, TrainConfig, build, resolve
+from ..data import imagesize
 from ..errors import UsageError
 from . import arguments, gluoncv
 
@@ -16,13 +17,16 @@ HELP = "train a network with the paper's tricks (--recipe tableN/row for a paper
 def configure(p):
     groups = options.add_arguments(p, TrainConfig)
     arguments.add_devices(p, default=None, group=groups.get("devices"))
+    imagesize.add_argument(groups["data"])
     gluoncv.add_arguments(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration as JSON and exit")
     p.add_argument("--config", metavar="FILE",
                    help="settings from FILE: what --print-config printed, or a run's config.json "
                         "(JSON; YAML if named .yaml/.yml); flags given with it win, and totals "
-                        "(batch, lr under --lr-per-256, devices) are computed again")
+                        "(batch, lr under --lr-per-256, devices) are computed again; where the "
+                        "run writes, --resume, --overwrite and --max-image-pixels come from flags "
+                        "only")
 
 
 def config_from_args(args, env=os.environ):
@@ -32,10 +36,10 @@ def config_from_args(args, env=os.environ):
         given["devices"] = args.devices
     given = gluoncv.translate(args, given)
     if args.config:
-        given = configfile.merge(configfile.read(args.config), given)
-    if given.get("resume"):
-        return resumed_config(given, env)
-    return build(given, env)
+        given = configfile.merged(args.config, given)
+    cfg = resumed_config(given, env) if given.get("resume") else build(given, env)
+    cfg.max_image_pixels = args.max_image_pixels
+    return cfg
 
 
 def saved_run_config(run_dir):
@@ -64,7 +68,8 @@ def resumed_config(given, env=os.environ):
         raise UsageError("--resume %s continues that run in its own folder; leave out --save-dir %s"
                          % (run_dir, given["save_dir"]))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in saved_run_config(run_dir).items() if k in fields}
+    values = {k: v for k, v in saved_run_config(run_dir).items()
+              if k in fields and k not in NOT_SAVED}
     values.update(given, save_dir=run_dir, resume=run_dir)
     return resolve(TrainConfig(**values), env)
 
