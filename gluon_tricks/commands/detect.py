@@ -49,8 +49,8 @@ def run(args):
         return det.Detection(net, root, train_splits, test_splits, contexts, cfg), loaded
 
     def check_data():
-        det.check_voc(root, train_splits)
-        det.check_voc(root, test_splits)
+        det.check_voc(root, train_splits, args.max_image_pixels)
+        det.check_voc(root, test_splits, args.max_image_pixels)
 
     result = start(args, extra, check_data, make_task)
     if result is not None:

@@ -35,9 +35,11 @@ def run(args):
     def make_task(cfg, contexts):
         net, loaded = seg.build(cfg["backbone"], cfg["backbone_params"], contexts, cfg["aux"],
                                 cfg["base_size"], cfg["crop_size"])
-        return seg.Segmentation(net, cfg["data_root"], contexts, cfg), loaded
+        return seg.Segmentation(net, cfg["data_root"], contexts, cfg,
+                                args.max_image_pixels), loaded
 
-    result = start(args, extra, lambda: seg.check_ade(args.data_root), make_task)
+    result = start(args, extra, lambda: seg.check_ade(args.data_root, args.max_image_pixels),
+                   make_task)
     if result is not None:
         print("pixAcc %.2f%%, mIoU %.2f%% (ADE20K validation)"
               % (100 * result["pixAcc"], 100 * result["mIoU"]))

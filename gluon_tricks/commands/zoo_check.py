@@ -4,6 +4,7 @@ import os
 import sys
 
 from ..data.record import check_inputs, val_iter
+from ..data import imagesize
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
 from ..errors import UsageError
@@ -36,6 +37,7 @@ def configure(p):
                    help="score only the first N batches per model (0: the whole set)")
     arguments.add_devices(p)
     arguments.add_threads(p)
+    imagesize.add_argument(p)
 
 
 def score(model, path, rec, idx, batch, contexts, threads, limit):
@@ -102,7 +104,7 @@ def run(args):
     batch = args.batch_size * len(contexts)
     check_inputs(args.rec, idx, batch, default_input_size((wanted or ["resnet50_v1"])[0]),
                  args.threads)
-    check_decodable(args.rec, idx, args.threads)
+    check_decodable(args.rec, idx, args.threads, args.max_image_pixels)
     if args.download:
         download_missing(folder, wanted or [p.model for p in PUBLISHED])
     if not os.path.isdir(folder):

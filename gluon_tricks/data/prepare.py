@@ -18,7 +18,7 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..errors import UsageError
-from . import codec, recordfile
+from . import codec, imagesize, recordfile, rooted
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
@@ -32,11 +32,13 @@ class SkipImage(Exception):
 @dataclass
 class EncodeOptions:
     """How each image is stored: shorter side resized to ``resize`` (0 = keep), JPEG quality,
-    or the original bytes unchanged (``pass_through``)."""
+    or the original bytes unchanged (``pass_through``); images declaring more than
+    ``max_pixels`` pixels are skipped undecoded."""
 
     resize: int = 0
     quality: int = 95
     pass_through: bool = False
+    max_pixels: int = imagesize.MAX_PIXELS
     threads: int = os.cpu_count() or 1
     shuffle: bool = True
     seed: int = 0
@@ -162,11 +164,12 @@ def encode_image(path, options):
     data = read_bytes(path)
     try:
         if options.pass_through:
-            return data, codec.decode(data, 1, 1, strict=False)[1]
+            return data, codec.decode(data, 1, 1, strict=False, max_pixels=options.max_pixels)[1]
         size = codec.jpeg_size(data)   # known before decoding for JPEGs only
         target = codec.shorter_side_size(*size, options.resize) if size and options.resize else (0, 0)
         image, warning = codec.decode(data, min_height=round(AREA_MARGIN * target[1]),
-                                      min_width=round(AREA_MARGIN * target[0]), strict=False)
+                                      min_width=round(AREA_MARGIN * target[0]), strict=False,
+                                      max_pixels=options.max_pixels)
         if options.resize:
             image = codec.resize(image, codec.shorter_side_size(*(size or image.shape[:2]),
                                                                 options.resize))
@@ -403,9 +406,10 @@ PLACES365_VAL_DIRS = ("val_256", "val_large")
 
 
 def read_places_list(path, image_dir):
-    """Items from an official Places365 list file ('relative/path.jpg label' per line)."""
-    items = []
-    with open(path, encoding="utf-8") as handle:
+    """Items from an official Places365 list file ('relative/path.jpg label' per line); a path
+    leading outside ``image_dir`` is a UsageError naming the line."""
+    items, root = [], rooted.Root(image_dir)
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
         for number, line in enumerate(handle, 1):
             parts = line.split()
             if not parts:
@@ -419,6 +423,7 @@ def read_places_list(path, image_dir):
                 raise UsageError("%s line %d: label %d is outside 0..%d"
                                  % (path, number, label, PLACES365_CLASSES - 1))
             relpath = name.lstrip("/")
+            root.check(os.path.join(image_dir, relpath), "%s line %d" % (path, number))
             items.append(Item(label, os.path.join(image_dir, relpath), relpath))
     return items
 

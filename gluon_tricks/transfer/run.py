@@ -4,8 +4,10 @@ import json
 import os
 
 from ..commands import arguments
+from ..data import imagesize
 from ..devices import parse as parse_devices, usable_contexts
 from ..errors import UsageError
+from ..options import finite_float
 from . import loop
 
 
@@ -20,8 +22,9 @@ def add_common_arguments(p, backbones, root_help, epochs, lr, wd, save_dir):
     p.add_argument("--num-epochs", type=int, default=epochs, help="default %(default)s")
     p.add_argument("--batches-per-epoch", type=int, default=0, metavar="N",
                    help="updates per epoch (default: the whole training set)")
-    p.add_argument("--lr", type=float, default=lr, help="learning rate (default %(default)s)")
-    p.add_argument("--wd", type=float, default=wd, help="weight decay (default %(default)s)")
+    p.add_argument("--lr", type=finite_float, default=lr,
+                   help="learning rate (default %(default)s)")
+    p.add_argument("--wd", type=finite_float, default=wd, help="weight decay (default %(default)s)")
     arguments.add_devices(p)
     p.add_argument("-j", "--num-workers", type=int, default=4, metavar="N",
                    help="data loading processes (default 4; 0 loads in the main process)")
@@ -33,6 +36,7 @@ def add_common_arguments(p, backbones, root_help, epochs, lr, wd, save_dir):
                    help="progress line every N updates (default 20)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved settings as JSON and exit (no data or weights read)")
+    imagesize.add_argument(p)
 
 
 def start(args, extra, check_data, make_task):
