@@ -5,7 +5,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import GluonTricksError
+from .errors import MESSAGE_CHARS, GluonTricksError, shown
 
 # Each module defines NAME, HELP, configure(parser) and run(args) -> exit code.
 COMMANDS = (
@@ -63,7 +63,8 @@ def main(argv=None):
         sys.stdout.flush()
         return code
     except GluonTricksError as err:
-        print("gluon-tricks %s: error: %s" % (args.command, err), file=sys.stderr)
+        print("gluon-tricks %s: error: %s" % (args.command, shown(str(err), limit=MESSAGE_CHARS)),
+              file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("gluon-tricks %s: interrupted" % args.command, file=sys.stderr)

@@ -3,7 +3,7 @@ canonical text ("gpu:0,1" or "cpu:N"), its MXNet contexts, and a one-line error 
 this MXNet cannot see."""
 import mxnet as mx
 
-from .errors import UsageError
+from .errors import UsageError, shown
 
 DEFAULT = "cpu:1"
 
@@ -12,7 +12,7 @@ def gpus_text(ids):
     """``--gpus`` ids → canonical text; ids must be distinct device numbers."""
     ids = [g.strip() for g in str(ids).split(",") if g.strip()]
     if not all(g.isdigit() for g in ids) or len(set(ids)) != len(ids):
-        raise UsageError("--gpus takes distinct device numbers like 0,1,2,3, got %r" % ",".join(ids))
+        raise UsageError("--gpus takes distinct device numbers like 0,1,2,3, got %s" % shown(",".join(ids), quoted=True))
     return "gpu:" + ",".join(ids) if ids else DEFAULT
 
 
@@ -25,7 +25,7 @@ def parse(text):
     if kind == "cpu" and spec.isdigit() and int(spec) >= 1:
         return "cpu:%d" % int(spec), int(spec)
     raise UsageError("--cpus must be ≥ 1, got %s" % spec if kind == "cpu" else
-                     "devices %r are neither gpu:IDS nor cpu:N" % text)
+                     "devices %s are neither gpu:IDS nor cpu:N" % shown(text, quoted=True))
 
 
 def contexts(text):

@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 import mxnet as mx
 
 from . import checkpoint
-from .errors import UsageError
+from .errors import UsageError, shown
 from .models import check_input_size, check_model, default_input_size, get_model
 from .zoo import zoo_model
 
@@ -61,9 +61,9 @@ def resolve_params(path, role="model", flag="--params", checkpoint_name=None):
                          % (path, checkpoint.MODEL_FILE, flag))
     name = checkpoint_name or DEFAULT_CHECKPOINT
     if name not in names:
-        raise UsageError("%s has no complete checkpoint %r; choose one of %s with --checkpoint "
+        raise UsageError("%s has no complete checkpoint %s; choose one of %s with --checkpoint "
                          "NAME (or pass its folder %s)"
-                         % (path, name, ", ".join(names), os.path.join(root, names[0])))
+                         % (path, shown(name, quoted=True), ", ".join(names), os.path.join(root, names[0])))
     folder = checkpoint.latest(root) if name == "latest" else os.path.join(root, name)
     return os.path.join(folder, checkpoint.MODEL_FILE)
 

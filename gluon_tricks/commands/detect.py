@@ -1,7 +1,7 @@
 """``gluon-tricks detect``: Faster R-CNN on Pascal VOC from one of our classifiers (§6.1, Table 8)."""
 import os
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from ..transfer import detection as det
 from ..transfer.backbone import BACKBONES
 from ..transfer.run import add_common_arguments, start
@@ -37,8 +37,8 @@ def run(args):
     try:
         decay = sorted(int(e) for e in args.lr_decay_epoch.split(",") if e.strip())
     except ValueError:
-        raise UsageError("--lr-decay-epoch takes epochs like 14,20, got %r"
-                         % args.lr_decay_epoch) from None
+        raise UsageError("--lr-decay-epoch takes epochs like 14,20, got %s"
+                         % shown(args.lr_decay_epoch, quoted=True)) from None
     extra = dict(train_splits=args.train_splits, test_splits=args.test_splits, short=args.short,
                  max_size=args.max_size, lr_decay_epochs=decay, lr_warmup=args.lr_warmup,
                  title="Faster R-CNN on Pascal VOC (paper §6.1, Table 8)")

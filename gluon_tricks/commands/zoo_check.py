@@ -7,7 +7,7 @@ from ..data.record import check_inputs, val_iter
 from ..data import imagesize
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from ..evaluate import evaluate
 from ..models import check_model, default_input_size
 from ..weights import load_model
@@ -77,7 +77,7 @@ def chosen_models(names):
         return None
     models = [name.strip() for name in names.split(",") if name.strip()]
     if not models:
-        raise UsageError("--models takes comma-separated model names, got %r" % names)
+        raise UsageError("--models takes comma-separated model names, got %s" % shown(names, quoted=True))
     for model in models:
         check_model(model, flag="--models")
     return models

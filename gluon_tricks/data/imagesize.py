@@ -23,7 +23,9 @@ HELP = ("refuse, by name and before decoding, images whose header declares more 
 SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}
 MAX_SEGMENTS = 4096     # a real JPEG has a few dozen segments before its frame header
-PNM_HEAD = 4096
+# Read at once: the frame header of the JPEGs prepare writes lies in the first few hundred
+# bytes; a camera JPEG's EXIF block is skipped with one more read.
+HEAD_BYTES = 2048
 
 
 def positive_count(text):
@@ -42,30 +44,32 @@ def add_argument(parser):
     parser.add_argument(FLAG, type=positive_count, default=MAX_PIXELS, metavar="N", help=HELP)
 
 
-def _jpeg(read):
+def _jpeg(read, head):
     """The frame header's sides, found as libjpeg finds it: segment by segment, skipping stray
     bytes up to the next marker (libjpeg warns about them and goes on)."""
+    def chunk(start, count):
+        return head[start:start + count] if start + count <= len(head) else read(start, count)
+
     position = 2
     for _ in range(MAX_SEGMENTS):
-        head = read(position, 4)
-        if len(head) < 2:
+        marker = chunk(position, 4)
+        if len(marker) < 2:
             return None
-        marker = head[1]
-        if head[0] != 0xFF or marker == 0x00:
+        if marker[0] != 0xFF or marker[1] == 0x00:
             position = _next_marker(read, position + 1)
             if position is None:
                 return None
-        elif marker == 0xFF:                        # fill byte before a marker
+        elif marker[1] == 0xFF:                     # fill byte before a marker
             position += 1
-        elif marker in NO_LENGTH:
+        elif marker[1] in NO_LENGTH:
             position += 2
-        elif marker in SOF_MARKERS:
-            frame = read(position + 5, 4)
+        elif marker[1] in SOF_MARKERS:
+            frame = chunk(position + 5, 4)
             return struct.unpack(">HH", frame) if len(frame) == 4 else None
-        elif marker in (0xDA, 0xD9) or len(head) < 4:   # scan data or the end: no frame header
+        elif marker[1] in (0xDA, 0xD9) or len(marker) < 4:  # scan data or the end: no frame
             return None
         else:
-            position += 2 + int.from_bytes(head[2:4], "big")
+            position += 2 + int.from_bytes(marker[2:4], "big")
     return None
 
 
@@ -81,7 +85,7 @@ def _next_marker(read, position, chunk=1 << 16):
         position += chunk
 
 
-def _png(read):
+def _png(read, head):
     ihdr = read(8, 16)
     if len(ihdr) < 16 or ihdr[4:8] != b"IHDR":
         return None
@@ -89,7 +93,7 @@ def _png(read):
     return height, width
 
 
-def _bmp(read):
+def _bmp(read, head):
     info = read(14, 12)
     if len(info) < 12:
         return None
@@ -100,9 +104,9 @@ def _bmp(read):
     return abs(height), abs(width)
 
 
-def _pnm(read):
-    words, text = [], read(0, PNM_HEAD)
-    for line in text.split(b"\n"):
+def _pnm(read, head):
+    words = []
+    for line in head.split(b"\n"):
         words += line.split(b"#", 1)[0].split()
         if len(words) >= 3:
             break
@@ -112,7 +116,7 @@ def _pnm(read):
         return None
 
 
-def _webp(read):
+def _webp(read, head):
     chunk = read(12, 20)
     kind, data = chunk[:4], chunk[8:]
     if kind == b"VP8 " and len(data) >= 10:
@@ -126,7 +130,7 @@ def _webp(read):
     return None
 
 
-def _tiff(read):
+def _tiff(read, head):
     order = "<" if read(0, 2) == b"II" else ">"
     ifd = read(4, 4)
     count = read(struct.unpack(order + "I", ifd)[0], 2) if len(ifd) == 4 else b""
@@ -150,13 +154,14 @@ FORMATS = ((b"\xff\xd8", _jpeg), (b"\x89PNG\r\n\x1a\n", _png), (b"BM", _bmp),
 def header_size(read):
     """(height, width) an image declares in its header, or None when the format is not one of
     those above or the header is cut short. ``read(start, count)`` returns the image's bytes
-    from ``start`` (fewer at its end); only the header's few segments are read."""
-    head = read(0, 16)
+    from ``start`` (fewer at its end); the first HEAD_BYTES are read at once, and past them
+    only the segments before the frame header."""
+    head = read(0, HEAD_BYTES)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return _webp(read)
+        return _webp(read, head)
     for signature, parse in FORMATS:
         if head.startswith(signature):
-            return parse(read)
+            return parse(read, head)
     return None
 
 
@@ -171,12 +176,15 @@ def size_of_file(path):
         return size_of_stream(handle, 0, None)
 
 
-def size_of_stream(handle, offset, length):
+def size_of_stream(handle, offset, length, head=b""):
     """:func:`header_size` of the image in the ``length`` bytes (None: up to the end) from byte
-    ``offset`` of an open file."""
+    ``offset`` of an open file; ``head``, the image's first bytes if already read, saves the
+    reads it covers."""
     def read(start, count):
         if length is not None:
             count = max(0, min(count, length - start))
+        if start + count <= len(head):
+            return head[start:start + count]
         handle.seek(offset + start)
         return handle.read(count)
     return header_size(read)

@@ -52,7 +52,7 @@ import math
 import mxnet as mx
 from mxnet import gluon
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from .augment import MEAN_RGB, PRESETS, STD_RGB, on_device
 from .recordfile import require_record_pair
 
@@ -84,7 +84,8 @@ def part_sizes(count, num_parts):
 
 def _positive_int(value, what, hint):
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UsageError("%s must be a positive integer, got %r; %s" % (what, value, hint))
+        raise UsageError("%s must be a positive integer, got %s; %s"
+                         % (what, shown(value, quoted=True), hint))
 
 
 def check_inputs(rec, idx, batch_size, input_size, threads):
@@ -204,11 +205,12 @@ def train_iter(rec, idx, batch_size, input_size, aug="paper", threads=4, num_par
     every epoch.
     """
     if aug not in PRESETS:
-        raise UsageError("unknown augmentation %r; choose one of: %s" % (aug, ", ".join(PRESETS)))
+        raise UsageError("unknown augmentation %s; choose one of: %s"
+                         % (shown(aug, quoted=True), ", ".join(PRESETS)))
     _positive_int(num_parts, "number of parts", "pass the number of workers")
     if not isinstance(part_index, int) or not 0 <= part_index < num_parts:
-        raise UsageError("part index %r is outside 0..%d; pass this worker's rank"
-                         % (part_index, num_parts - 1))
+        raise UsageError("part index %s is outside 0..%d; pass this worker's rank"
+                         % (shown(part_index), num_parts - 1))
     count = check_inputs(rec, idx, batch_size, input_size, threads)
     smallest = min(part_sizes(count, num_parts))
     if smallest < batch_size:

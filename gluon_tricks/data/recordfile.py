@@ -278,18 +278,17 @@ def scan_records(rec_path, idx_path, max_pixels=None):
 def _declared_size(handle, offset):
     """(height, width) the image of the record at ``offset`` declares in its header, or None;
     reads the header's few segments only (a split record's parts are joined first)."""
-    frame = read_frame_header(handle, offset)
-    if frame is None:
+    handle.seek(offset)
+    raw = handle.read(FRAME_HEADER.size + IMAGE_HEADER.size + imagesize.HEAD_BYTES)
+    if len(raw) < FRAME_HEADER.size + IMAGE_HEADER.size:
         return None
-    cflag, length = frame
+    cflag, length = split_lrecord(FRAME_HEADER.unpack_from(raw)[1])
     if cflag != WHOLE:
         data = _payload(handle, offset)
         return imagesize.size_of_bytes(data) if data else None
-    head = handle.read(IMAGE_HEADER.size)
-    if len(head) < IMAGE_HEADER.size:
-        return None
-    skip = IMAGE_HEADER.size + 4 * IMAGE_HEADER.unpack(head)[0]
-    return imagesize.size_of_stream(handle, offset + FRAME_HEADER.size + skip, length - skip)
+    skip = FRAME_HEADER.size + IMAGE_HEADER.size + 4 * IMAGE_HEADER.unpack_from(raw, FRAME_HEADER.size)[0]
+    return imagesize.size_of_stream(handle, offset + skip, length + FRAME_HEADER.size - skip,
+                                    raw[skip:FRAME_HEADER.size + length])
 
 
 def _payload(handle, offset):

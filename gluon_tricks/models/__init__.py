@@ -8,7 +8,7 @@ import io
 
 import mxnet as mx
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from . import inception, mobilenet, resnet
 from .init import initialize
 
@@ -31,7 +31,8 @@ def check_model(name, flag="--model"):
     """A one-line UsageError unless ``name`` is a registered network (``flag`` names the option)."""
     if name not in _REGISTRY:
         what = "teacher model" if flag == "--teacher" else "model"
-        raise UsageError("unknown %s %r; choose one of: %s" % (what, name, ", ".join(list_models())))
+        raise UsageError("unknown %s %s; choose one of: %s"
+                         % (what, shown(name, quoted=True), ", ".join(list_models())))
 
 
 def get_model(name, classes=1000, last_gamma=False, **kwargs):
@@ -39,7 +40,7 @@ def get_model(name, classes=1000, last_gamma=False, **kwargs):
     each residual block's last BN (paper §3.2, "zero γ"; networks without residual blocks ignore it)."""
     check_model(name)
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise UsageError("classes must be a positive integer, got %r" % (classes,))
+        raise UsageError("classes must be a positive integer, got %s" % shown(classes, quoted=True))
     return _REGISTRY[name](classes=classes, last_gamma=last_gamma, **kwargs)
 
 
