@@ -11,17 +11,16 @@ does to this machine: where it writes (``save_dir``, ``logging_file``), what it 
 replaces (``resume``, ``overwrite``) and the limits that protect the machine
 (``max_image_pixels``) are ignored with one line saying so (every saved ``config.json`` holds
 them, so refusing would break ``--config RUN/config.json --save-dir NEW``). The paths it may carry
-are read only (data, starting and teacher weights). The file is refused in one line if it is
-over MAX_BYTES, not UTF-8, nested deeper than MAX_DEPTH or uses YAML aliases, all checked before
-any Python object is built from it.
+are read only (data, starting and teacher weights). The file is read within the bounds of
+:mod:`gluon_tricks.textfile`, and YAML aliases are refused, all before any Python object is built
+from it.
 """
 import dataclasses
-import json
 import os
-import re
 import sys
 import typing
 
+from . import textfile
 from .config import TrainConfig, classes_from_records
 from .data.recordfile import index_path
 from .errors import UsageError, shown
@@ -33,10 +32,6 @@ DERIVED = ("num_devices", "num_workers", "total_batch_size", "optimizer")
 NOT_FROM_FILE = ("save_dir", "logging_file", "resume", "overwrite", "max_image_pixels")
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 DEFAULTS = dataclasses.asdict(TrainConfig())
-# --print-config writes a few KB, one mapping of numbers, strings and lists of numbers (depth 2).
-MAX_BYTES = 1 << 20
-MAX_DEPTH = 8
-JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def read(path):
@@ -44,20 +39,7 @@ def read(path):
     the settings with derived values left out, and the NOT_FROM_FILE keys the file sets to
     other values than the defaults; a one-line UsageError for an unreadable, oversized, binary
     or too deeply nested file, YAML aliases, unknown keys or wrong types."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as err:
-        raise UsageError("cannot read --config %s (%s)" % (shown(path), err.strerror)) from None
-    if len(raw) > MAX_BYTES:
-        raise UsageError("--config %s is over %d MB; a configuration is a few KB, as train "
-                         "--print-config writes it" % (shown(path), MAX_BYTES >> 20))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError("--config %s is not a text file (not UTF-8 at byte %d); it takes what "
-                         "train --print-config prints" % (shown(path), err.start)) from None
-    values = _parse(path, text)
+    values = _parse(path)
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise UsageError("--config %s has unknown keys: %s; it takes what train --print-config "
@@ -95,60 +77,41 @@ def merge(saved, given):
     return dict(saved, **given)
 
 
-def _parse(path, text):
-    if path.endswith((".yaml", ".yml")):
+def _parse(path):
+    what = "--config %s" % shown(path)
+    if not path.endswith((".yaml", ".yml")):
+        values = textfile.load_json(path, what, "; train --print-config writes one (YAML: name "
+                                                "the file .yaml)")
+    else:
         import yaml
+        text = textfile.read(path, what)
         try:
-            _check_yaml_events(path, yaml.parse(text, Loader=yaml.SafeLoader))
+            _check_yaml_events(what, yaml.parse(text, Loader=yaml.SafeLoader))
             values = yaml.safe_load(text)
         except UsageError:
             raise
         except (yaml.YAMLError, ValueError) as err:    # ValueError: an int of 5000 digits
-            raise UsageError("--config %s is not valid YAML (%s)"
-                             % (shown(path), shown(str(err).splitlines()[0]))) from None
-    else:
-        _check_json_depth(path, text)
-        try:
-            values = json.loads(text)
-        except ValueError as err:
-            raise UsageError("--config %s is not valid JSON (%s); train --print-config writes "
-                             "one (YAML: name the file .yaml)" % (shown(path), shown(str(err)))) \
-                from None
-    if not isinstance(values, dict):
-        raise UsageError("--config %s must hold one mapping of settings, as train --print-config "
-                         "prints" % shown(path))
+            raise UsageError("%s is not valid YAML (%s)"
+                             % (what, shown(str(err).splitlines()[0]))) from None
+        if not isinstance(values, dict):
+            raise textfile.must_be_mapping(what)
     return values
 
 
-def _too_deep(path):
-    return UsageError("--config %s nests lists or mappings more than %d deep; it takes one "
-                      "mapping of settings, as train --print-config prints" % (shown(path), MAX_DEPTH))
-
-
-def _check_json_depth(path, text):
-    """Refuse JSON nested deeper than MAX_DEPTH (the parser would recurse once per level) by
-    counting brackets outside strings, before anything is parsed."""
-    depth = 0
-    for bracket in re.findall(r"[\[\]{}]", JSON_STRING.sub("", text)):
-        depth += 1 if bracket in "[{" else -1
-        if depth > MAX_DEPTH:
-            raise _too_deep(path)
-
-
-def _check_yaml_events(path, events):
+def _check_yaml_events(what, events):
     """Refuse YAML aliases (a few hundred bytes of them expand to gigabytes) and nesting deeper
-    than MAX_DEPTH (the composer recurses once per level), from the parser's events alone."""
+    than textfile.MAX_DEPTH, from the parser's events alone."""
     import yaml
 
     depth = 0
     for event in events:
         if isinstance(event, yaml.AliasEvent):
-            raise UsageError("--config %s uses a YAML alias (*%s); write the values out, as "
-                             "train --print-config does" % (shown(path), shown(event.anchor)))
+            raise UsageError("%s uses a YAML alias (*%s); write the values out, as train "
+                             "--print-config does" % (what, shown(event.anchor)))
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
-            if depth > MAX_DEPTH:
-                raise _too_deep(path)
+            if depth > textfile.MAX_DEPTH:
+                raise textfile.too_deep(what)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 

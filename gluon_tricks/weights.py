@@ -4,13 +4,12 @@ Our networks save under GluonCV's structural names, so both kinds load with a pl
 ``net.load_parameters(path)``. Used by ``eval``, ``export``, the distillation teacher (§5.3) and
 fine-tuning (``train --pretrained``).
 """
-import json
 import os
 from typing import NamedTuple, Optional
 
 import mxnet as mx
 
-from . import checkpoint
+from . import checkpoint, textfile
 from .errors import UsageError, shown
 from .models import check_input_size, check_model, default_input_size, get_model
 from .zoo import zoo_model
@@ -73,11 +72,7 @@ def run_config(path, params):
     config.json, else the config its checkpoint's state.json stores; None for other files."""
     config_file = os.path.join(path, "config.json")
     if os.path.isdir(path) and os.path.isfile(config_file):
-        try:
-            with open(config_file, encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError) as err:
-            raise UsageError("cannot read the run's %s (%s)" % (config_file, err)) from None
+        return textfile.load_json(config_file, "the run's %s" % config_file)
     try:
         return checkpoint.read_state(os.path.dirname(params)).get("config")
     except UsageError:

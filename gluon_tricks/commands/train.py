@@ -1,10 +1,9 @@
 """``gluon-tricks train``: the parser is generated from TrainConfig's fields (flags named after
 GluonCV's train_imagenet.py), plus the shared device flags and GluonCV's other flags."""
 import dataclasses
-import json
 import os
 
-from .. import checkpoint, configfile, options
+from .. import checkpoint, configfile, options, textfile
 from ..config import NOT_SAVED, TrainConfig, build, resolve
 from ..data import imagesize
 from ..errors import UsageError
@@ -55,8 +54,7 @@ def saved_run_config(run_dir):
     if not os.path.isfile(path):
         raise UsageError("--resume %s: no run there (no config.json, no checkpoint); start a new "
                          "run with --save-dir %s" % (run_dir, run_dir))
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return textfile.load_json(path, "the run's %s" % path)
 
 
 def resumed_config(given, env=os.environ):
