@@ -12,6 +12,7 @@ config passed on to someone else must not carry.
 """
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import List, Optional
@@ -212,7 +213,7 @@ class TrainConfig:
                                help="copy of the terminal's lines (relative: in the run folder)")
     tensorboard: bool = option(False, "--tensorboard", group=OUTPUT,
                                help="also write TensorBoard event files")
-    seed: int = option(0, "--seed", group=OUTPUT, help="random seed")
+    seed: int = option(0, "--seed", group=OUTPUT, minimum=0, help="random seed")
 
     def to_dict(self):
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_SAVED}
@@ -354,6 +355,9 @@ def resolve(cfg, env=os.environ):
                          "of our checkpoints' model.params)")
     if cfg.mixup_alpha == 0:
         cfg.mixup_off_epoch = 0
+    elif cfg.mixup_off_epoch >= cfg.num_epochs:
+        raise UsageError("--mixup-off-epoch %d leaves no epoch of the %d with mixup; it takes the "
+                         "number of last epochs without it" % (cfg.mixup_off_epoch, cfg.num_epochs))
 
     if cfg.pretrained and cfg.use_pretrained:
         raise UsageError("--pretrained and --use-pretrained both name the starting weights; "
@@ -370,6 +374,9 @@ def resolve(cfg, env=os.environ):
     cfg.total_batch_size = cfg.batch_size * cfg.num_devices * cfg.num_workers * cfg.accumulate
     if cfg.lr_per_256 is not None:
         cfg.lr = cfg.lr_per_256 * cfg.total_batch_size / 256.0
+        if not math.isfinite(cfg.lr):
+            raise UsageError("--lr-per-256 %g gives an lr of %g for a total batch of %d"
+                             % (cfg.lr_per_256, cfg.lr, cfg.total_batch_size))
     if cfg.lr_decay_period:
         cfg.lr_decay_epochs = list(range(cfg.lr_decay_period, cfg.num_epochs, cfg.lr_decay_period))
     cfg.lr_decay_epochs = sorted(int(e) for e in cfg.lr_decay_epochs)
@@ -382,6 +389,10 @@ def resolve(cfg, env=os.environ):
         cfg.input_size = default_input_size(cfg.model)
     if cfg.input_size < 32:
         raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
+    if cfg.batch_size * 3 * cfg.input_size ** 2 >= options.INT_LIMIT:
+        raise UsageError("a batch of %d images of %d×%d pixels is over 2^31 numbers, more than an "
+                         "MXNet array holds; lower --batch-size or --input-size"
+                         % (cfg.batch_size, cfg.input_size, cfg.input_size))
     check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)
     if not cfg.classes:

@@ -6,12 +6,13 @@ import mxnet as mx
 from .errors import UsageError, shown
 
 DEFAULT = "cpu:1"
+MAX_DEVICES = 1024      # more contexts than any host has: a typo, refused before a list is built
 
 
 def gpus_text(ids):
     """``--gpus`` ids → canonical text; ids must be distinct device numbers."""
     ids = [g.strip() for g in str(ids).split(",") if g.strip()]
-    if not all(g.isdigit() for g in ids) or len(set(ids)) != len(ids):
+    if not all(g.isdigit() and int(g) < MAX_DEVICES for g in ids) or len(set(ids)) != len(ids):
         raise UsageError("--gpus takes distinct device numbers like 0,1,2,3, got %s" % shown(",".join(ids), quoted=True))
     return "gpu:" + ",".join(ids) if ids else DEFAULT
 
@@ -22,9 +23,10 @@ def parse(text):
     if kind == "gpu":
         canonical = gpus_text(spec)
         return canonical, len(canonical.split(":")[1].split(","))
-    if kind == "cpu" and spec.isdigit() and int(spec) >= 1:
+    if kind == "cpu" and spec.isdigit() and 1 <= int(spec) <= MAX_DEVICES:
         return "cpu:%d" % int(spec), int(spec)
-    raise UsageError("--cpus must be ≥ 1, got %s" % spec if kind == "cpu" else
+    raise UsageError("--cpus must be between 1 and %d, got %s" % (MAX_DEVICES, shown(spec))
+                     if kind == "cpu" else
                      "devices %s are neither gpu:IDS nor cpu:N" % shown(text, quoted=True))
 
 

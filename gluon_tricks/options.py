@@ -15,6 +15,8 @@ from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
 from .errors import UsageError, shown
 
 METADATA_KEY = "option"
+# MXNet counts shapes, threads and seeds in 32-bit integers: no integer option reaches this.
+INT_LIMIT = 2 ** 31
 
 
 class Option(NamedTuple):
@@ -155,12 +157,16 @@ def given(args, cls):
 
 def check(cfg):
     """Raise a one-line UsageError for the first option of ``cfg`` outside its choices or range,
-    or not a finite number (values from a config file have not been through the parser)."""
+    not a finite number, or an integer MXNet cannot hold (values from a config file have not
+    been through the parser)."""
     for field, opt in options_of(type(cfg)):
         value = getattr(cfg, field.name)
         choices = opt.choice_list()
         if isinstance(value, float) and not math.isfinite(value):
             raise UsageError("%s must be a finite number, got %s" % (opt.flag, value))
+        if isinstance(value, int) and not -INT_LIMIT < value < INT_LIMIT:
+            raise UsageError("%s must be below 2^31 (MXNet counts in 32-bit integers), got %s"
+                             % (opt.flag, shown(value)))
         if opt.validator is not None and value is not None:
             opt.validator(value, opt.flag)
         if choices and value is not None and value not in choices:

@@ -79,8 +79,8 @@ def test_world_size_enters_total_batch_and_linear_scaling():
     (("--preset", "timm"), "--preset 'timm' is not valid; choose one of: paper, gluoncv"),
     (("--recipe", "table9/x"), "unknown recipe 'table9/x'"),
     (("--teacher", "resnet51", "--teacher-params", "t.params"), "unknown teacher model 'resnet51'"),
-    (("--cpus", "0"), "--cpus must be ≥ 1"),
-    (("--num-gpus", "-1"), "--num-gpus must be ≥ 0"),
+    (("--cpus", "0"), "--cpus must be between 1 and 1024"),
+    (("--num-gpus", "-1"), "--num-gpus must be between 0 and 1024"),
     (("--mode", "hybrid", "--model", "resnet51"), "unknown model 'resnet51'"),
     (("--smoothing-styl", "paper"), "unrecognized arguments: --smoothing-styl"),
 ])

@@ -145,3 +145,20 @@ def test_the_note_names_a_limit_a_config_file_tried_to_raise(tmp_path):
     proc = run_cli("train", "--print-config", "--config", tmp_path / "c.json")
     assert proc.returncode == 0, proc.stderr
     assert "max_image_pixels 1000000000000 ignored" in proc.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--batch-size=99999999999999999999",), "--batch-size must be below 2^31"),
+    (("--seed=99999999999999999999",), "--seed must be below 2^31"),
+    (("--seed=-1",), "--seed must be ≥ 0"),
+    (("--num-gpus=99999999999999999999",), "--num-gpus must be between 0 and 1024"),
+    (("--cpus=5000",), "--cpus must be between 1 and 1024"),
+    (("--input-size=99999",), "a batch of 32 images of 99999×99999 pixels is over 2^31 numbers"),
+    (("--lr-per-256=1e308", "--batch-size=1024"), "gives an lr of inf"),
+    (("--mixup", "--mixup-off-epoch=200"), "--mixup-off-epoch 200 leaves no epoch of the 120"),
+])
+def test_numbers_no_run_can_use_are_one_line(args, needle):
+    """Found by the sweep of wrong invocations: each printed a traceback, hung (building a list
+    of 10^20 GPU ids) or was silently accepted."""
+    proc = run_cli("train", "--print-config", "--data-backend", "synthetic", *args, timeout=120)
+    assert needle in one_line_error(proc)
