@@ -22,6 +22,7 @@ from .data import BACKENDS
 from .data.augment import AUGS
 from .data.mixup import PAIRINGS
 from .data.imagesize import MAX_PIXELS
+from .data.record import check_batch_fits
 from .data.recordfile import index_path, scan_records
 from .distributed import KVSTORES
 from .errors import UsageError, shown
@@ -389,10 +390,7 @@ def resolve(cfg, env=os.environ):
         cfg.input_size = default_input_size(cfg.model)
     if cfg.input_size < 32:
         raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
-    if cfg.batch_size * 3 * cfg.input_size ** 2 >= options.INT_LIMIT:
-        raise UsageError("a batch of %d images of %d×%d pixels is over 2^31 numbers, more than an "
-                         "MXNet array holds; lower --batch-size or --input-size"
-                         % (cfg.batch_size, cfg.input_size, cfg.input_size))
+    check_batch_fits(cfg.batch_size, cfg.input_size)
     check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)
     if not cfg.classes:

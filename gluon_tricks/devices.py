@@ -4,9 +4,10 @@ this MXNet cannot see."""
 import mxnet as mx
 
 from .errors import UsageError, shown
+from .options import MAX_PARALLEL
 
 DEFAULT = "cpu:1"
-MAX_DEVICES = 1024      # more contexts than any host has: a typo, refused before a list is built
+MAX_DEVICES = MAX_PARALLEL
 
 
 def gpus_text(ids):

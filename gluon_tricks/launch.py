@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 from .errors import UsageError, shown
+from .options import MAX_PARALLEL
 
 DIST_KVSTORES = ("dist_sync", "dist_device_sync")
 # The helpers' ``python -c`` code: the package root (their first argument) replaces the current
@@ -39,6 +40,7 @@ DIST_KVSTORES = ("dist_sync", "dist_device_sync")
 BOOT = "import sys; sys.path[0] = sys.argv.pop(1); "
 SERVER_CODE = BOOT + "import mxnet"
 WORKER_CODE = BOOT + "from gluon_tricks.cli import main; sys.exit(main())"
+MAX_PORT = 65535
 STOP_GRACE_SECONDS = 5.0
 SERVER_EXIT_SECONDS = 30.0
 POLL_SECONDS = 0.05
@@ -123,8 +125,11 @@ def worker_argv(command):
 
 def plan(command, workers, servers, host, port, env=None):
     """The job's children: scheduler, servers, then workers, each with its DMLC_* environment."""
-    if workers < 1 or servers < 1:
-        raise UsageError("--workers and --servers must be ≥ 1, got %d and %d" % (workers, servers))
+    if not (1 <= workers <= MAX_PARALLEL and 1 <= servers <= MAX_PARALLEL):
+        raise UsageError("--workers and --servers must be between 1 and %d, got %d and %d"
+                         % (MAX_PARALLEL, workers, servers))
+    if not 1 <= port <= MAX_PORT:
+        raise UsageError("--scheduler-port must be between 1 and %d, got %d" % (MAX_PORT, port))
     argv = worker_argv(command)
     base = dict(os.environ if env is None else env)
     base.update(DMLC_PS_ROOT_URI=host, DMLC_PS_ROOT_PORT=str(port), DMLC_NUM_SERVER=str(servers),

@@ -17,6 +17,9 @@ from .errors import UsageError, shown
 METADATA_KEY = "option"
 # MXNet counts shapes, threads and seeds in 32-bit integers: no integer option reaches this.
 INT_LIMIT = 2 ** 31
+# Threads, processes or devices a command starts: more than any host has is a typo (and would
+# hold that many images in memory, or hang building the list).
+MAX_PARALLEL = 1024
 
 
 class Option(NamedTuple):
@@ -66,9 +69,23 @@ def int_list(text):
                                          "got %s" % shown(text, quoted=True)) from None
 
 
+def bounded_int(text):
+    """An int flag's value, refused past what MXNet's 32-bit integers hold (the CLI's parsers
+    use it for every ``type=int`` flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("takes a whole number, got %s" % shown(text, quoted=True)) \
+            from None
+    if not -INT_LIMIT < value < INT_LIMIT:
+        raise argparse.ArgumentTypeError("takes a number below 2^31, got %s" % shown(text))
+    return value
+
+
 def finite_float(text):
     """A float flag's value: ``nan`` and ``inf`` are refused (a learning rate of inf would
-    train on, as every comparison with NaN is false)."""
+    train on, as every comparison with NaN is false). The CLI's parsers use it for every
+    ``type=float`` flag."""
     try:
         value = float(text)
     except ValueError:

@@ -153,7 +153,7 @@ def test_the_note_names_a_limit_a_config_file_tried_to_raise(tmp_path):
     (("--seed=-1",), "--seed must be ≥ 0"),
     (("--num-gpus=99999999999999999999",), "--num-gpus must be between 0 and 1024"),
     (("--cpus=5000",), "--cpus must be between 1 and 1024"),
-    (("--input-size=99999",), "a batch of 32 images of 99999×99999 pixels is over 2^31 numbers"),
+    (("--input-size=99999",), "32 images of 99999×99999 pixels are over 2^31 numbers"),
     (("--lr-per-256=1e308", "--batch-size=1024"), "gives an lr of inf"),
     (("--mixup", "--mixup-off-epoch=200"), "--mixup-off-epoch 200 leaves no epoch of the 120"),
 ])

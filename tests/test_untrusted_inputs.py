@@ -265,3 +265,40 @@ def test_launch_imports_nothing_from_the_folder_it_runs_in(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "[worker 0] done" in proc.stdout
     assert not marker.exists()
+
+
+# --- numbers no command can use (found by the sweep of wrong invocations) ---------------------
+
+@pytest.mark.parametrize("args, needle", [
+    (("prepare", "folder", "{src}", "{tmp}/p", "--resize=99999999"), "--resize 99999999 makes images"),
+    (("prepare", "folder", "{src}", "{tmp}/p", "--threads=99999"), "--threads must be between 1 and 1024"),
+    (("check-rec", "{demo}/val.rec", "--threads=99999"), "--threads must be between 1 and 1024"),
+    (("eval", "{run}", "--rec", "{demo}/val.rec", "--batch-size=2147483647"), "over 2^31 numbers"),
+    (("eval", "{run}", "--rec", "{demo}/val.rec", "-j", "99999999999999999999"), "below 2^31"),
+    (("detect", "--print-config", "--data-root", "{tmp}", "--backbone-params", "x", "-j", "5000"),
+     "-j must be at most 1024"),
+    (("detect", "--print-config", "--data-root", "{tmp}", "--backbone-params", "x",
+      "--max-size=99999"), "lower --max-size"),
+    (("segment", "--print-config", "--data-root", "{tmp}", "--backbone-params", "x", "--lr=nan"),
+     "takes a finite number"),
+    (("segment", "--print-config", "--data-root", "{tmp}", "--backbone-params", "x",
+      "--base-size=2000000000"), "lower --base-size"),
+    (("make-demo-data", "{tmp}/d", "--threads=-1"), "--threads must be between 1 and 1024"),
+    (("make-demo-data", "{tmp}/d", "--seed=-1"), "--seed must be ≥ 0"),
+    (("launch", "--workers=5000", "--", "train", "--kvstore", "dist_sync"),
+     "--workers and --servers must be between 1 and 1024"),
+    (("launch", "--scheduler-port=-1", "--", "train", "--kvstore", "dist_sync"),
+     "--scheduler-port must be between 1 and 65535"),
+    (("flops", "resnet18_v1b", "--classes=99999999999999999999"), "below 2^31"),
+])
+def test_numbers_no_command_can_use_are_one_line(tiny_demo, tiny_run, tmp_path, args, needle):
+    """Each of these printed a traceback, hung, started thousands of processes or was silently
+    accepted before."""
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    (tmp_path / "src" / "b").mkdir()
+    (tmp_path / "src" / "a" / "x.jpg").write_bytes(small_jpeg(0))
+    (tmp_path / "src" / "b" / "y.jpg").write_bytes(small_jpeg(1))
+    places = dict(src=tmp_path / "src", tmp=tmp_path, demo=tiny_demo, run=tiny_run)
+    proc = run_cli(*[a.format(**places) for a in args], timeout=300)
+    assert needle in one_line_error(proc)
+    assert "Traceback" not in proc.stderr

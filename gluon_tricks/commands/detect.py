@@ -1,6 +1,7 @@
 """``gluon-tricks detect``: Faster R-CNN on Pascal VOC from one of our classifiers (§6.1, Table 8)."""
 import os
 
+from ..data.record import check_batch_fits
 from ..errors import UsageError, shown
 from ..transfer import detection as det
 from ..transfer.backbone import BACKBONES
@@ -31,6 +32,7 @@ def run(args):
     if args.short < 32 or args.max_size < args.short or args.lr_warmup < 0:
         raise UsageError("need --short ≥ 32, --max-size ≥ --short and --lr-warmup ≥ 0, got %d, "
                          "%d and %d" % (args.short, args.max_size, args.lr_warmup))
+    check_batch_fits(1, args.max_size, "--max-size")   # an image is at most --max-size a side
     train_splits = det.parse_splits(args.train_splits, "--train-splits")
     test_splits = det.parse_splits(args.test_splits, "--test-splits")
     root = os.path.abspath(args.data_root)

@@ -193,8 +193,8 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
     if idx_path is not None and not os.path.isfile(idx_path):
         raise UsageError("%s not found; pass the .idx that belongs to %s, or omit --idx"
                          % (idx_path, rec_path))
-    if threads is not None and threads < 1:
-        raise UsageError("--threads must be >= 1, got %d" % threads)
+    if threads is not None:
+        prepare.check_threads(threads)
     idx_path = idx_path or default_idx(rec_path)
     entries = recordfile.read_idx(idx_path) if idx_path else []
     size = os.path.getsize(rec_path)

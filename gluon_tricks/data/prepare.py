@@ -18,6 +18,7 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..errors import UsageError
+from ..options import MAX_PARALLEL
 from . import codec, imagesize, recordfile, rooted
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
@@ -48,13 +49,23 @@ class EncodeOptions:
         """Raise UsageError for option values that cannot work together."""
         if self.resize < 0:
             raise UsageError("--resize must be >= 0 (0 keeps the original size), got %d" % self.resize)
+        if self.resize ** 2 > self.max_pixels:
+            raise UsageError("--resize %d makes images of at least %d×%d pixels, more than "
+                             "--max-image-pixels %d" % (self.resize, self.resize, self.resize,
+                                                        self.max_pixels))
         if not 1 <= self.quality <= 100:
             raise UsageError("--quality must be between 1 and 100, got %d" % self.quality)
         if self.pass_through and self.resize:
             raise UsageError("--pass-through stores the original bytes, so it cannot be combined "
                              "with --resize; drop one of them")
-        if self.threads < 1:
-            raise UsageError("--threads must be >= 1, got %d" % self.threads)
+        check_threads(self.threads)
+
+
+def check_threads(threads):
+    """UsageError unless 1 ≤ ``threads`` ≤ MAX_PARALLEL (each thread keeps a few images ahead
+    of the writer in memory: a huge count would hold the whole data set)."""
+    if not 1 <= threads <= MAX_PARALLEL:
+        raise UsageError("--threads must be between 1 and %d, got %d" % (MAX_PARALLEL, threads))
 
 
 @dataclass

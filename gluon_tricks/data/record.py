@@ -53,6 +53,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from ..errors import UsageError, shown
+from ..options import INT_LIMIT
 from .augment import MEAN_RGB, PRESETS, STD_RGB, on_device
 from .recordfile import require_record_pair
 
@@ -83,8 +84,8 @@ def part_sizes(count, num_parts):
 
 
 def _positive_int(value, what, hint):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UsageError("%s must be a positive integer, got %s; %s"
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < INT_LIMIT:
+        raise UsageError("%s must be a positive integer below 2^31, got %s; %s"
                          % (what, shown(value, quoted=True), hint))
 
 
@@ -96,7 +97,18 @@ def check_inputs(rec, idx, batch_size, input_size, threads):
     _positive_int(input_size, "input size", "pass the image side S, e.g. 224")
     _positive_int(batch_size, "batch size", "pass e.g. 32")
     _positive_int(threads, "decoding threads", "pass e.g. 4")
+    check_batch_fits(batch_size, input_size)
     return require_record_pair(rec, idx)
+
+
+def check_batch_fits(batch_size, input_size, flags="--batch-size or --input-size"):
+    """UsageError when a (B, 3, S, S) batch is over 2^31 numbers, more than an MXNet array of
+    this build holds (it counts elements in 32-bit integers); the message says to lower
+    ``flags``."""
+    if batch_size * 3 * input_size ** 2 >= INT_LIMIT:
+        raise UsageError("%d image%s of %d×%d pixels %s over 2^31 numbers, more than an MXNet array "
+                         "holds; lower %s" % (batch_size, "s" if batch_size > 1 else "", input_size,
+                                              input_size, "are" if batch_size > 1 else "is", flags))
 
 
 def _image_record_iter(rec, idx, batch_size, input_size, threads, **kwargs):

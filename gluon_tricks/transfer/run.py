@@ -7,7 +7,7 @@ from ..commands import arguments
 from ..data import imagesize
 from ..devices import parse as parse_devices, usable_contexts
 from ..errors import UsageError
-from ..options import finite_float
+from ..options import MAX_PARALLEL
 from . import loop
 
 
@@ -22,9 +22,8 @@ def add_common_arguments(p, backbones, root_help, epochs, lr, wd, save_dir):
     p.add_argument("--num-epochs", type=int, default=epochs, help="default %(default)s")
     p.add_argument("--batches-per-epoch", type=int, default=0, metavar="N",
                    help="updates per epoch (default: the whole training set)")
-    p.add_argument("--lr", type=finite_float, default=lr,
-                   help="learning rate (default %(default)s)")
-    p.add_argument("--wd", type=finite_float, default=wd, help="weight decay (default %(default)s)")
+    p.add_argument("--lr", type=float, default=lr, help="learning rate (default %(default)s)")
+    p.add_argument("--wd", type=float, default=wd, help="weight decay (default %(default)s)")
     arguments.add_devices(p)
     p.add_argument("-j", "--num-workers", type=int, default=4, metavar="N",
                    help="data loading processes (default 4; 0 loads in the main process)")
@@ -49,6 +48,8 @@ def start(args, extra, check_data, make_task):
                              ("-j", args.num_workers, 0), ("--log-interval", args.log_interval, 1)):
         if value < low:
             raise UsageError("%s must be ≥ %d, got %d" % (flag, low, value))
+    if args.num_workers > MAX_PARALLEL:
+        raise UsageError("-j must be at most %d, got %d" % (MAX_PARALLEL, args.num_workers))
     if args.lr <= 0 or args.wd < 0:
         raise UsageError("--lr must be > 0 and --wd ≥ 0")
     config = dict(extra, backbone=args.backbone, backbone_params=args.backbone_params,
