@@ -187,6 +187,22 @@ def test_a_places365_list_line_leading_outside_its_root_is_named(tmp_path, how):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_binary_list_or_one_with_a_nul_byte_is_one_line(tmp_path):
+    root = places_root(tmp_path, [])
+    (root / "places365_train_standard.txt").write_bytes(b"/a/abbey/x\x00.jpg 1\n")
+    line = one_line_error(run_cli("prepare", "places365", "--root", root, "--out", tmp_path / "o"))
+    assert "places365_train_standard.txt line 1: " in line and "x\\x00.jpg holds a NUL byte" in line
+    for name in ("a", "b"):
+        (tmp_path / "imagenet" / "train" / ("n0000000" + name)).mkdir(parents=True)
+    (tmp_path / "imagenet" / "val").mkdir()
+    (tmp_path / "imagenet" / "val" / "ILSVRC2012_val_00000001.JPEG").write_bytes(small_jpeg(0))
+    (tmp_path / "labels.csv").write_bytes(b"\xff\xfe\x00\x1b[2Jgarbage\n")
+    line = one_line_error(run_cli("prepare", "imagenet", "--train", tmp_path / "imagenet" / "train",
+                                  "--val", tmp_path / "imagenet" / "val", "--val-labels",
+                                  tmp_path / "labels.csv", "--out", tmp_path / "o"))
+    assert "labels.csv line 1: expected 'filename synset'" in line and "\x1b" not in line
+
+
 def test_a_voc_id_leading_outside_its_folder_is_named(tmp_path, backbone_file):
     root = make_voc(str(tmp_path / "VOCdevkit"))
     secret = tmp_path / "secret"

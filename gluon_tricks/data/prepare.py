@@ -325,7 +325,7 @@ def read_val_labels(path):
     if not os.path.isfile(path):
         raise UsageError("--val-labels file %s not found" % path)
     labels = {}
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         lines = handle.read().splitlines()
     csv_format = bool(lines) and lines[0].startswith("ImageId")
     for number, line in enumerate(lines[1:] if csv_format else lines, 2 if csv_format else 1):

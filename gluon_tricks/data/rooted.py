@@ -29,7 +29,10 @@ class Root:
 
     def check(self, path, source):
         """A one-line UsageError naming ``source`` (a list file and line, or the folder) when
-        ``path`` lies outside the root."""
+        ``path`` lies outside the root or is no file name at all (a NUL byte)."""
+        if "\0" in path:
+            raise UsageError("%s: %s holds a NUL byte, which no file name can"
+                             % (source, shown(path)))
         if not self.contains(path):
             raise UsageError("%s: %s leads outside %s (through .., an absolute path or a "
                              "symlink); a data set names only files inside its folder"
