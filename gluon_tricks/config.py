@@ -20,8 +20,8 @@ from typing import List, Optional
 from . import devices, options, recipes
 from .data import BACKENDS
 from .data.augment import AUGS
-from .data.mixup import PAIRINGS
 from .data.imagesize import MAX_PIXELS
+from .data.mixup import PAIRINGS
 from .data.record import check_batch_fits
 from .data.recordfile import index_path, scan_records
 from .distributed import KVSTORES
@@ -49,6 +49,7 @@ SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "keep_
                   "rec_val_idx", "logging_file", "recipe", "preset", "pretrained",
                   "use_pretrained")
 
+# Settings of one invocation on one machine, left out of to_dict() (see the module docstring).
 NOT_SAVED = ("overwrite", "max_image_pixels")
 # A class count inferred from labels is absurd above this many classes when it is also more than
 # UNUSED_CLASSES times the number of distinct labels (one record labelled 250000 would make a

@@ -14,7 +14,8 @@ def gpus_text(ids):
     """``--gpus`` ids → canonical text; ids must be distinct device numbers."""
     ids = [g.strip() for g in str(ids).split(",") if g.strip()]
     if not all(g.isdigit() and int(g) < MAX_DEVICES for g in ids) or len(set(ids)) != len(ids):
-        raise UsageError("--gpus takes distinct device numbers like 0,1,2,3, got %s" % shown(",".join(ids), quoted=True))
+        raise UsageError("--gpus takes distinct device numbers like 0,1,2,3, got %s"
+                         % shown(",".join(ids), quoted=True))
     return "gpu:" + ",".join(ids) if ids else DEFAULT
 
 

@@ -134,7 +134,8 @@ def plan(command, workers, servers, host, port, env=None):
     base = dict(os.environ if env is None else env)
     base.update(DMLC_PS_ROOT_URI=host, DMLC_PS_ROOT_PORT=str(port), DMLC_NUM_SERVER=str(servers),
                 DMLC_NUM_WORKER=str(workers), DMLC_NODE_HOST=host, PYTHONUNBUFFERED="1",
-                PYTHONPATH=os.pathsep.join(p for p in (package_root(), base.get("PYTHONPATH")) if p))
+                PYTHONPATH=os.pathsep.join(p for p in (package_root(), base.get("PYTHONPATH"))
+                                           if p))
     server_argv = [sys.executable, "-c", SERVER_CODE, package_root()]
     children = [Child("scheduler", server_argv, dict(base, DMLC_ROLE="scheduler"), False)]
     children += [Child("server %d" % i, server_argv, dict(base, DMLC_ROLE="server"), False)

@@ -75,8 +75,8 @@ def bounded_int(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("takes a whole number, got %s" % shown(text, quoted=True)) \
-            from None
+        raise argparse.ArgumentTypeError("takes a whole number, got %s"
+                                         % shown(text, quoted=True)) from None
     if not -INT_LIMIT < value < INT_LIMIT:
         raise argparse.ArgumentTypeError("takes a number below 2^31, got %s" % shown(text))
     return value

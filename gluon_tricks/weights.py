@@ -62,7 +62,8 @@ def resolve_params(path, role="model", flag="--params", checkpoint_name=None):
     if name not in names:
         raise UsageError("%s has no complete checkpoint %s; choose one of %s with --checkpoint "
                          "NAME (or pass its folder %s)"
-                         % (path, shown(name, quoted=True), ", ".join(names), os.path.join(root, names[0])))
+                         % (path, shown(name, quoted=True), ", ".join(names),
+                            os.path.join(root, names[0])))
     folder = checkpoint.latest(root) if name == "latest" else os.path.join(root, name)
     return os.path.join(folder, checkpoint.MODEL_FILE)
 

@@ -29,5 +29,6 @@ def _chunk(kind, data):
 def png_header(width, height):
     """A greyscale PNG that declares ``width`` × ``height`` and holds one empty data chunk:
     enough for anything that reads the size from the header."""
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
             + _chunk(b"IDAT", zlib.compress(b"")) + _chunk(b"IEND", b""))

@@ -1,6 +1,6 @@
 """Image dimensions read from the file header, and the pixel limit every image reader applies
-before it decodes (``prepare``, ``check-rec``, the record checks of ``train``/``eval``/``zoo-check``/
-``figures``, and the VOC and ADE20K readers of ``detect``/``segment``).
+before it decodes (``prepare``, ``check-rec``, the record checks of ``train``, ``eval``,
+``zoo-check`` and ``figures``, and the VOC and ADE20K readers of ``detect``/``segment``).
 
 A decoder allocates what the header declares: a 1.5 MB JPEG of 20000 × 20000 pixels takes 1.2 GB
 as BGR, a 60000 × 60000 one 10 GB. The default limit is Pillow's (``PIL.Image.MAX_IMAGE_PIXELS``,
@@ -133,10 +133,11 @@ def _webp(read, head):
 def _tiff(read, head):
     order = "<" if read(0, 2) == b"II" else ">"
     ifd = read(4, 4)
-    count = read(struct.unpack(order + "I", ifd)[0], 2) if len(ifd) == 4 else b""
+    ifd = struct.unpack(order + "I", ifd)[0] if len(ifd) == 4 else None
+    count = read(ifd, 2) if ifd is not None else b""
     if len(count) < 2:
         return None
-    entries = read(struct.unpack(order + "I", ifd)[0] + 2, 12 * struct.unpack(order + "H", count)[0])
+    entries = read(ifd + 2, 12 * struct.unpack(order + "H", count)[0])
     sides = {}
     for start in range(0, len(entries) - 11, 12):
         tag, kind = struct.unpack(order + "HH", entries[start:start + 4])

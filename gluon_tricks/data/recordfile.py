@@ -247,13 +247,14 @@ def scan_records(rec_path, idx_path, max_pixels=None):
             problem, end, head, length = _frame_problem(handle, offset, size)
             labels = None if problem else _labels(handle, offset, head, length)
             if labels is None:
-                bad.append("record %d at byte %d (%s)" % (key, offset, problem or
-                                                          "its header lists more labels than it holds"))
                 expected = None if problem else end   # where a damaged record ends is unknown
+                problem = problem or "its header lists more labels than it holds"
+                bad.append("record %d at byte %d (%s)" % (key, offset, problem))
                 continue
             expected = end
-            if not all(math.isfinite(label) and label >= 0 for label in labels):
-                not_classes.append("record %d (byte %d) has label %s" % (key, offset, labels[0]))
+            wrong = [label for label in labels if not (math.isfinite(label) and label >= 0)]
+            if wrong:
+                not_classes.append("record %d (byte %d) has label %s" % (key, offset, wrong[0]))
                 continue
             for label in labels:
                 labels_seen.add(int(label))
@@ -286,7 +287,8 @@ def _declared_size(handle, offset):
     if cflag != WHOLE:
         data = _payload(handle, offset)
         return imagesize.size_of_bytes(data) if data else None
-    skip = FRAME_HEADER.size + IMAGE_HEADER.size + 4 * IMAGE_HEADER.unpack_from(raw, FRAME_HEADER.size)[0]
+    labels = IMAGE_HEADER.unpack_from(raw, FRAME_HEADER.size)[0]
+    skip = FRAME_HEADER.size + IMAGE_HEADER.size + 4 * labels
     return imagesize.size_of_stream(handle, offset + skip, length + FRAME_HEADER.size - skip,
                                     raw[skip:FRAME_HEADER.size + length])
 
