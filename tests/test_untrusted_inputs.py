@@ -12,9 +12,11 @@ import cv2
 import mxnet as mx
 import numpy as np
 import pytest
+import simplejpeg
 
 from _images import flat_jpeg, png_header
 from cli import ROOT, import_peak_mb, one_line_error, run_cli, run_cli_peak
+from gluon_tricks.data import imagesize
 from gluon_tricks.launch import WORKER_CODE
 from transfer_data import make_ade, make_voc, save_backbone
 
@@ -62,6 +64,26 @@ def backbone_file(tmp_path_factory):
 
 
 # --- images larger than the limit ------------------------------------------------------------
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".webp"])
+def test_header_sizes_are_what_the_decoder_makes(ext):
+    image = np.random.RandomState(0).randint(0, 256, (37, 53, 3)).astype(np.uint8)
+    data = cv2.imencode(ext, image[:, :, 0] if ext == ".pgm" else image)[1].tobytes()
+    assert imagesize.size_of_bytes(data) == cv2.imdecode(np.frombuffer(data, np.uint8),
+                                                         cv2.IMREAD_UNCHANGED).shape[:2] == (37, 53)
+
+
+def test_a_jpeg_frame_header_is_found_where_libjpeg_finds_it():
+    """Behind a 60 KB EXIF-like segment (past the first read), and after stray bytes, which
+    libjpeg skips with a warning: hiding the frame header there must not hide the size."""
+    data = flat_jpeg(30000, 20000)
+    padded = data[:2] + b"\xff\xe1" + (60002).to_bytes(2, "big") + b"\0" * 60000 + data[2:]
+    stray = data[:2] + b"junk" + data[2:]
+    for variant in (data, padded, stray):
+        assert simplejpeg.decode_jpeg_header(variant, strict=False)[:2] == (20000, 30000)
+        assert imagesize.size_of_bytes(variant) == (20000, 30000)
+    assert imagesize.size_of_bytes(b"not an image at all") is None
+
 
 def test_prepare_skips_a_huge_image_by_name_without_decoding_it(tmp_path):
     for name, data in (("a/small.jpg", small_jpeg(0)), ("b/huge.jpg", HUGE),
