@@ -16,7 +16,8 @@ import simplejpeg
 
 from _images import flat_jpeg, png_header
 from cli import ROOT, import_peak_mb, one_line_error, run_cli, run_cli_peak
-from gluon_tricks.data import imagesize
+from gluon_tricks.data import imagesize, recordfile
+from gluon_tricks.errors import UsageError
 from gluon_tricks.launch import WORKER_CODE
 from transfer_data import make_ade, make_voc, save_backbone
 
@@ -273,6 +274,29 @@ def test_a_label_that_is_no_class_number_is_named(tmp_path, label):
                                   *TINY_TRAIN, "--classes", "3"))
     assert "train.rec: record 6 (byte %d) has label %s" % (
         offset_of(str(data / "train.rec"), 6), label) in line
+
+
+def test_labels_are_read_within_the_record_split_or_not(tmp_path):
+    """A multi-label record that MXNet's writer split (its image holds the magic word) keeps its
+    labels; a header listing more labels than its record holds is a damaged record."""
+    image = small_jpeg(0)
+    image += b"\0" * (-(len(image) + recordfile.IMAGE_HEADER.size + 20) % 4)
+    writer = mx.recordio.MXIndexedRecordIO(str(tmp_path / "x.idx"), str(tmp_path / "x.rec"), "w")
+    writer.write_idx(0, mx.recordio.pack(mx.recordio.IRHeader(0, [1, 2, 3, 4, 5], 0, 0),
+                                         image + recordfile.MAGIC_BYTES + b"ab"))
+    writer.write_idx(1, mx.recordio.pack(mx.recordio.IRHeader(0, 0.0, 1, 0), image))
+    writer.close()
+    raw = (tmp_path / "x.rec").read_bytes()
+    assert raw.count(recordfile.MAGIC_BYTES) == 3       # record 0 was written in two parts
+    rec, idx = str(tmp_path / "x.rec"), str(tmp_path / "x.idx")
+    scan = recordfile.scan_records(rec, idx, imagesize.MAX_PIXELS)
+    assert (scan.count, scan.max_label, scan.distinct_labels) == (2, 5, 6)
+    second = raw.index(recordfile.MAGIC_BYTES, len(raw) - len(image) - 40)
+    lying = raw[:second + 8] + (10 ** 6).to_bytes(4, "little") + raw[second + 12:]
+    (tmp_path / "x.rec").write_bytes(lying)          # record 1 now lists 10^6 labels
+    with pytest.raises(UsageError, match="record 1 at byte %d [(]its header lists more labels "
+                                         "than it holds[)]" % second):
+        recordfile.scan_records(rec, idx)
 
 
 def test_a_negative_idx_offset_is_one_line(tiny_run, tmp_path):

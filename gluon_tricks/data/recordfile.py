@@ -194,11 +194,11 @@ def _frame_problem(handle, offset, size):
     magic, lrecord = FRAME_HEADER.unpack_from(raw)
     if magic != MAGIC:
         return "no record starts there (bad magic)", None, b"", 0
-    cflag, length = split_lrecord(lrecord)
+    cflag, first_length = split_lrecord(lrecord)
     if cflag not in (WHOLE, FIRST):
         return "it is the middle of a split record", None, b"", 0
-    head = raw[FRAME_HEADER.size:FRAME_HEADER.size + length]
-    end = offset + FRAME_HEADER.size + padded(length)
+    head = raw[FRAME_HEADER.size:FRAME_HEADER.size + first_length]
+    end = offset + FRAME_HEADER.size + padded(first_length)
     while cflag != WHOLE and cflag != LAST:
         frame = read_frame_header(handle, end)
         if frame is None or frame[0] not in (MIDDLE, LAST):
@@ -207,7 +207,7 @@ def _frame_problem(handle, offset, size):
         end += FRAME_HEADER.size + padded(length)
     if end > size:
         return "it runs past the end of the file (%d bytes)" % size, None, b"", 0
-    return None, end, head, length
+    return None, end, head, first_length
 
 
 def _labels(handle, offset, head, length):
