@@ -40,7 +40,8 @@ class OneLineParser(argparse.ArgumentParser):
         self.register("type", float, options.finite_float)
 
     def error(self, message):
-        self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
+        self.exit(2, "%s: error: %s (see --help)\n"
+                  % (self.prog, shown(message, limit=MESSAGE_CHARS)))
 
 
 def build_parser():

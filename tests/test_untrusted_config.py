@@ -115,11 +115,21 @@ def test_a_long_value_is_quoted_short(tmp_path):
     assert len(shown(list(range(10 ** 6)))) <= 203 and len(shown("y" * 10 ** 6, quoted=True)) < 240
 
 
+def test_the_parsers_own_messages_are_short_and_escaped():
+    """argparse repeats unknown arguments as they are: a terminal escape or a megabyte of them
+    stays one short, harmless line."""
+    line = one_line_error(run_cli("train", "--print-config", "\x1b[2J" + "x" * 100000))
+    assert "unrecognized arguments: \\x1b[2Jxxx" in line and "\x1b" not in line
+    assert len(line) < 2200
+    line = one_line_error(run_cli("check-rec", "x.rec", "--max-image-pixels", "\x1b[2J"))
+    assert "--max-image-pixels: takes a whole number ≥ 1, got '\\x1b[2J'" in line
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_a_float_flag_that_is_not_finite_is_one_line(value):
     line = one_line_error(run_cli("train", "--print-config", "--data-backend", "synthetic",
                                   "--lr=" + value))
-    assert "--lr must be a finite number" in line
+    assert "argument --lr: takes a finite number, got %s" % value in line
 
 
 def test_every_float_option_refuses_non_finite_values_from_a_config_file(tmp_path):
@@ -137,7 +147,16 @@ def test_every_float_option_refuses_non_finite_values_from_a_config_file(tmp_pat
     assert "--momentum must be a finite number, got nan" in line
 
 
-def test_the_note_names_a_limit_a_config_file_tried_to_raise(tmp_path):
+def test_an_integer_past_32_bits_from_a_config_file_is_one_line(tmp_path):
+    """Config values bypass the parser's bounded ints: options.check refuses them."""
+    (tmp_path / "big.json").write_text('{"batch_size": %d}' % 10 ** 20)
+    line = one_line_error(run_cli("train", "--print-config", "--config", tmp_path / "big.json"))
+    assert "--batch-size must be below 2^31 (MXNet counts in 32-bit integers), got 1000" in line
+
+
+def test_the_note_names_a_limit_a_config_file_tried_to_raise(tiny_demo, tmp_path):
+    """The file's limit is ignored with a note; a typed --max-image-pixels is the limit, without
+    one."""
     config = {f.name: f.default for f in dataclasses.fields(TrainConfig)
               if f.name in ("model", "max_image_pixels")}
     config["max_image_pixels"] = 10 ** 12
@@ -145,13 +164,17 @@ def test_the_note_names_a_limit_a_config_file_tried_to_raise(tmp_path):
     proc = run_cli("train", "--print-config", "--config", tmp_path / "c.json")
     assert proc.returncode == 0, proc.stderr
     assert "max_image_pixels 1000000000000 ignored" in proc.stderr
+    proc = run_cli("train", "--config", tmp_path / "c.json", "--data-dir", tiny_demo,
+                   "--max-image-pixels", "1000", "--save-dir", tmp_path / "run")
+    assert "more than --max-image-pixels 1,000" in one_line_error(proc)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("args, needle", [
-    (("--batch-size=99999999999999999999",), "--batch-size must be below 2^31"),
-    (("--seed=99999999999999999999",), "--seed must be below 2^31"),
+    (("--batch-size=99999999999999999999",), "argument --batch-size: takes a number below 2^31"),
+    (("--seed=99999999999999999999",), "argument --seed: takes a number below 2^31"),
     (("--seed=-1",), "--seed must be ≥ 0"),
-    (("--num-gpus=99999999999999999999",), "--num-gpus must be between 0 and 1024"),
+    (("--num-gpus=2147483647",), "--num-gpus must be between 0 and 1024"),
     (("--cpus=5000",), "--cpus must be between 1 and 1024"),
     (("--input-size=99999",), "32 images of 99999×99999 pixels are over 2^31 numbers"),
     (("--lr-per-256=1e308", "--batch-size=1024"), "gives an lr of inf"),

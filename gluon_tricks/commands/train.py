@@ -16,7 +16,7 @@ HELP = "train a network with the paper's tricks (--recipe tableN/row for a paper
 def configure(p):
     groups = options.add_arguments(p, TrainConfig)
     arguments.add_devices(p, default=None, group=groups.get("devices"))
-    imagesize.add_argument(groups["data"])
+    imagesize.add_argument(groups["data"], default=None)
     gluoncv.add_arguments(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration as JSON and exit")
@@ -31,14 +31,13 @@ def configure(p):
 def config_from_args(args, env=os.environ):
     """The resolved TrainConfig for parsed ``args``."""
     given = options.given(args, TrainConfig)
-    if args.devices is not None:
-        given["devices"] = args.devices
+    for name in ("devices", "max_image_pixels"):    # flags shared with other commands
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
     given = gluoncv.translate(args, given)
     if args.config:
         given = configfile.merged(args.config, given)
-    cfg = resumed_config(given, env) if given.get("resume") else build(given, env)
-    cfg.max_image_pixels = args.max_image_pixels
-    return cfg
+    return resumed_config(given, env) if given.get("resume") else build(given, env)
 
 
 def saved_run_config(run_dir):

@@ -11,7 +11,7 @@ header, WebP's VP8/VP8L/VP8X chunk and TIFF's first directory: the formats ``pre
 import argparse
 import struct
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
 
 MAX_PIXELS = 89_478_485
 FLAG = "--max-image-pixels"
@@ -35,13 +35,15 @@ def positive_count(text):
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError("takes a whole number ≥ 1, got %s" % text[:40])
+        raise argparse.ArgumentTypeError("takes a whole number ≥ 1, got %s"
+                                         % shown(text, quoted=True))
     return value
 
 
-def add_argument(parser):
-    """``--max-image-pixels N`` (into ``args.max_image_pixels``), the same on every command."""
-    parser.add_argument(FLAG, type=positive_count, default=MAX_PIXELS, metavar="N", help=HELP)
+def add_argument(parser, default=MAX_PIXELS):
+    """``--max-image-pixels N`` (into ``args.max_image_pixels``), the same on every command
+    (``train`` takes ``default`` None, to tell a typed limit from a config file's)."""
+    parser.add_argument(FLAG, type=positive_count, default=default, metavar="N", help=HELP)
 
 
 def _jpeg(read, head):
