@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from cli import ROOT, one_line_error
+from cli import LIMIT, ROOT, one_line_error, run
 
 GPU_PYTHON = os.environ.get("GLUON_TRICKS_GPU_PYTHON",
                             os.path.join(ROOT, ".venv-gpu", "bin", "python"))
@@ -39,12 +39,10 @@ def driver_dir(tmp_path_factory):
     return out
 
 
-def run_gpu(driver_dir, *args, timeout=900):
+def run_gpu(driver_dir, *args, timeout=LIMIT):
     """Run the GPU venv's python with ARGS; the loader's extra path is the stand-in folder only."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
-    env.update(LD_LIBRARY_PATH=str(driver_dir), PYTHONPATH=ROOT)
-    return subprocess.run([GPU_PYTHON] + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return run([GPU_PYTHON, *args], timeout=timeout,
+               env={"LD_LIBRARY_PATH": driver_dir, "LD_PRELOAD": None})
 
 
 def cli(driver_dir, *args):
@@ -153,7 +151,6 @@ def test_cpu_build_loads_no_cuda_library():
         pass
     code = ("import gluon_tricks, mxnet; maps = open('/proc/self/maps').read(); "
             "print(any(n in maps for n in ('libcudart', 'libcudnn', 'libnccl')))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    proc = run([sys.executable, "-c", code])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
