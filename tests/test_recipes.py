@@ -132,7 +132,8 @@ def recipe_env(home, **extra):
     """A clean environment: none of the recipe variables, HOME pointing at an empty folder,
     and GLUON_TRICKS running this checkout (no console script needed)."""
     env = dict.fromkeys(RECIPE_ENV)
-    env.update(HOME=str(home), GLUON_TRICKS="%s -m gluon_tricks" % sys.executable, **extra)
+    env.update(HOME=str(home), GLUON_TRICKS="%s -m gluon_tricks" % sys.executable)
+    env.update(extra)
     return env
 
 

@@ -28,7 +28,8 @@ ENV_VARS = ("DATA_ROOT", "BACKBONE_PARAMS", "GPUS", "SAVE_DIR", "GLUON_TRICKS")
 
 def _env(home, **extra):
     env = dict.fromkeys(ENV_VARS)
-    env.update(HOME=str(home), **extra)
+    env.update(HOME=str(home))
+    env.update(extra)
     return env
 
 
