@@ -9,7 +9,6 @@ MXNet sees zero GPUs and runs its CPU operators. What needs a real GPU is listed
 import importlib.metadata
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,10 +16,10 @@ import textwrap
 import pytest
 
 from cli import ROOT, one_line_error
+from stand_in import build_driver, driver_env
 
 GPU_PYTHON = os.environ.get("GLUON_TRICKS_GPU_PYTHON",
                             os.path.join(ROOT, ".venv-gpu", "bin", "python"))
-STAND_IN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libcuda_stand_in.c")
 
 needs_gpu_venv = pytest.mark.skipif(
     not os.path.exists(GPU_PYTHON),
@@ -30,25 +29,19 @@ needs_gpu_venv = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def driver_dir(tmp_path_factory):
-    """A folder holding only the compiled stand-in ``libcuda.so.1``."""
-    if shutil.which("cc") is None:
-        pytest.skip("no C compiler 'cc' to build the libcuda.so.1 stand-in")
-    out = tmp_path_factory.mktemp("stand-in-driver")
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(out / "libcuda.so.1"), STAND_IN],
-                   check=True)
-    return out
+    """A folder holding only the compiled stand-in ``libcuda.so.1`` (no device)."""
+    return build_driver(tmp_path_factory.mktemp("stand-in-driver"))
 
 
-def run_gpu(driver_dir, *args, timeout=900):
+def run_gpu(driver_dir, *args, timeout=900, **env):
     """Run the GPU venv's python with ARGS; the loader's extra path is the stand-in folder only."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
-    env.update(LD_LIBRARY_PATH=str(driver_dir), PYTHONPATH=ROOT)
     return subprocess.run([GPU_PYTHON] + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+                          timeout=timeout, env=driver_env(driver_dir, PYTHONPATH=ROOT, **env),
+                          cwd=ROOT)
 
 
-def cli(driver_dir, *args):
-    return run_gpu(driver_dir, "-m", "gluon_tricks", *args)
+def cli(driver_dir, *args, **env):
+    return run_gpu(driver_dir, "-m", "gluon_tricks", *args, **env)
 
 
 PROBE = textwrap.dedent("""
@@ -157,3 +150,49 @@ def test_cpu_build_loads_no_cuda_library():
                           env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def hopper(tmp_path_factory):
+    """The stand-in driver reporting one Hopper GPU (compute capability 9.0)."""
+    return build_driver(tmp_path_factory.mktemp("hopper"), "NVIDIA H100 80GB HBM3", (9, 0))
+
+
+@pytest.fixture(scope="module")
+def ampere(tmp_path_factory):
+    """The stand-in driver reporting one Ampere GPU (compute capability 8.0)."""
+    return build_driver(tmp_path_factory.mktemp("ampere"), "NVIDIA A100-SXM4-80GB", (8, 0))
+
+
+SYNTHETIC_GPU_RUN = ("train", "--data-backend", "synthetic", "--gpus", "0", "--model",
+                     "resnet18_v1b", "--input-size", "32")
+
+
+@needs_gpu_venv
+def test_train_on_hopper_is_refused_with_the_container_route(hopper, tmp_path):
+    """sm_90 is not among the wheel's SASS and there is no PTX: one line naming the GPU, what
+    the build has and NGC's container, before the run folder exists; the code list is cached
+    as JSON in the user's cache folder."""
+    cache = tmp_path / "cache"
+    proc = cli(hopper, *SYNTHETIC_GPU_RUN, "--save-dir", tmp_path / "run", XDG_CACHE_HOME=cache)
+    line = one_line_error(proc, code=2)
+    for text in ("GPU 0 (NVIDIA H100 80GB HBM3) is sm_90, Hopper", "this MXNet (mxnet-cu112 1.9.1)",
+                 "sm_50, sm_60, sm_70, sm_80 and sm_86, no PTX", "NGC's MXNet container",
+                 "bash tools/install.sh --system"):
+        assert text in line, line
+    assert not (tmp_path / "run").exists()
+    with open(cache / "gluon-tricks" / "mxnet-gpu-code.json") as handle:
+        (library, entry), = json.load(handle)["libraries"].items()
+    assert library.endswith("mxnet/libmxnet.so") and os.path.getsize(library) == entry["size"]
+    assert (entry["sass"], entry["ptx"]) == ([50, 60, 70, 80, 86], [])
+
+
+@needs_gpu_venv
+def test_ampere_passes_the_check_and_then_finds_no_usable_gpu(ampere, tmp_path):
+    """sm_80 is covered, so the generation check lets it through; the stand-in is no real
+    driver, so MXNet's own count then finds no GPU, as without the check."""
+    proc = cli(ampere, *SYNTHETIC_GPU_RUN, "--save-dir", tmp_path / "run",
+               XDG_CACHE_HOME=tmp_path / "cache")
+    line = one_line_error(proc, code=2)
+    assert "no GPU visible" in line and "sm_" not in line
+    assert not (tmp_path / "run").exists()
