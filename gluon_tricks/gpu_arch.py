@@ -121,6 +121,17 @@ def driver_gpus():
     return None, gpus
 
 
+def driver_version():
+    """"12.4": the CUDA version the driver supports (``cuDriverGetVersion``); None if unknown."""
+    value = ctypes.c_int()
+    try:
+        if ctypes.CDLL("libcuda.so.1").cuDriverGetVersion(ctypes.byref(value)):
+            return None
+    except (OSError, AttributeError):
+        return None
+    return "%d.%d" % (value.value // 1000, value.value % 1000 // 10)
+
+
 class _DriverError(Exception):
     pass
 

@@ -196,3 +196,32 @@ def test_ampere_passes_the_check_and_then_finds_no_usable_gpu(ampere, tmp_path):
     line = one_line_error(proc, code=2)
     assert "no GPU visible" in line and "sm_" not in line
     assert not (tmp_path / "run").exists()
+
+
+def pinned(name):
+    """The version constraints.txt pins for ``name`` (e.g. nvidia-cudnn-cu11 → "8.9.6.50")."""
+    with open(os.path.join(ROOT, "constraints.txt")) as handle:
+        return next(line.split("==")[1].strip() for line in handle if line.startswith(name + "=="))
+
+
+@needs_gpu_venv
+def test_doctor_on_the_cuda_build(hopper, ampere, tmp_path):
+    """The build, its GPU code, the CUDA libraries and where they came from, each GPU."""
+    proc = cli(hopper, "doctor", XDG_CACHE_HOME=tmp_path)
+    assert proc.returncode == 1, proc.stderr      # a GPU this MXNet cannot run
+    out = proc.stdout
+    assert "MXNet: mxnet-cu112 1.9.1" in out and "features: CUDA CUDNN NCCL" in out
+    assert "GPU code: sm_50, sm_60, sm_70, sm_80 and sm_86, no PTX" in out
+    for soname, what, package in (("libcudnn.so.8", "cuDNN", "nvidia-cudnn-cu11"),
+                                  ("libnccl.so.2", "NCCL", "nvidia-nccl-cu11"),
+                                  ("libcublas.so.11", "cuBLAS", "nvidia-cublas-cu11")):
+        line = next(line for line in out.splitlines() if line.strip().startswith(soname))
+        version = ".".join(pinned(package).split(".")[:3])
+        assert what in line and version in line and "pip wheel" in line, line
+    driver = next(line for line in out.splitlines() if line.strip().startswith("libcuda.so.1"))
+    assert "system" in driver and str(hopper) in driver
+    assert ("GPU 0: NVIDIA H100 80GB HBM3, sm_90 (Hopper): NOT covered by this MXNet; on Hopper "
+            "use NGC's MXNet container" in out)
+    proc = cli(ampere, "doctor", XDG_CACHE_HOME=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "GPU 0: NVIDIA A100-SXM4-80GB, sm_80 (Ampere): covered by this MXNet" in proc.stdout

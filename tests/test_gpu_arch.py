@@ -4,6 +4,7 @@
 The CLI tests run MXNet's CPU build with the test stand-in for the driver (``stand_in.py``)
 reporting one GPU; ``test_cuda_build.py`` does the same with MXNet's CUDA build."""
 import glob
+import importlib.metadata
 import json
 import os
 import struct
@@ -173,3 +174,30 @@ def test_the_route_follows_the_gpu_generation(tmp_path, name, capability, route)
 def test_a_gpu_the_driver_does_not_list_is_left_to_the_visibility_check(hopper_driver, tmp_path):
     line = one_line_error(gpu_cli(hopper_driver, tmp_path, *TRAIN, "--gpus", "1"), code=2)
     assert "asks for GPU 1" in line and "no GPU visible" in line
+
+
+def test_doctor_on_the_cpu_build(hopper_driver, tmp_path):
+    proc = run_cli("doctor", cwd=tmp_path, env={"LD_LIBRARY_PATH": str(tmp_path),
+                                                "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[1].startswith("MXNet: mxnet 1.9.1, ") and out[1].endswith("mxnet/libmxnet.so")
+    assert "  CPU build: no GPU code" in out
+    assert "CUDA libraries: none loaded (MXNet's CPU build)" in out
+    assert "GPUs: none listed: no NVIDIA driver (libcuda.so.1 is not on the loader's path)" in out
+    horovod = "Horovod %s: horovod.mxnet imports; operations: Gloo; CUDA no" % version("horovod")
+    assert horovod in out
+    dali = [line for line in out if line.startswith("DALI")]
+    assert dali in (["DALI: not installed"], ["DALI: nvidia-dali-cuda110 %s; nvidia.dali.plugin."
+                                              "mxnet imports" % version("nvidia-dali-cuda110")])
+    proc = gpu_cli(hopper_driver, tmp_path, "doctor")
+    assert proc.returncode == 1
+    assert ("GPU 0: NVIDIA H100 80GB HBM3, sm_90 (Hopper): NOT covered by this MXNet (CPU build); "
+            "on Hopper use NGC's MXNet container" in proc.stdout)
+
+
+def version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
