@@ -9,7 +9,8 @@ _SECTION = struct.Struct("<IIQQQQIIQQ")     # Elf64_Shdr
 _DYNAMIC = struct.Struct("<qQ")             # Elf64_Dyn
 DT_NEEDED = 1
 _MAX_SECTIONS = 1 << 16
-_MAX_TABLE = 1 << 24                        # a string table or .dynamic larger than this is not read
+_MAX_TABLE = 1 << 24                        # a section table larger than this is not read
+_MAX_NAME = 4096
 
 
 def sections(handle):
@@ -38,23 +39,24 @@ def sections(handle):
 
 def needed(path):
     """The sonames ``path`` links (its ``DT_NEEDED`` entries), in file order; [] if unreadable."""
+    names = []
     try:
         with open(path, "rb") as handle:
             found = sections(handle)
             if ".dynamic" not in found or ".dynstr" not in found:
                 return []
             dynamic = _read(handle, *found[".dynamic"])
-            strings = _read(handle, *found[".dynstr"])
+            strings, strings_size = found[".dynstr"]
+            for at in range(0, len(dynamic) - _DYNAMIC.size + 1, _DYNAMIC.size):
+                tag, value = _DYNAMIC.unpack_from(dynamic, at)
+                if tag == 0:
+                    break
+                if tag == DT_NEEDED and value < strings_size:
+                    handle.seek(strings + value)
+                    name = handle.read(_MAX_NAME).split(b"\0", 1)[0]
+                    names.append(name.decode("ascii", "replace"))
     except OSError:
         return []
-    names = []
-    for at in range(0, len(dynamic) - _DYNAMIC.size + 1, _DYNAMIC.size):
-        tag, value = _DYNAMIC.unpack_from(dynamic, at)
-        if tag == 0:
-            break
-        end = strings.find(b"\0", value)
-        if tag == DT_NEEDED and end > value:
-            names.append(strings[value:end].decode("ascii", "replace"))
     return names
 
 

@@ -6,6 +6,7 @@ whose only extra library folder holds the test stand-in for the driver's ``libcu
 (``libcuda_stand_in.c``, compiled here with ``cc``): every driver call answers "no device", so
 MXNet sees zero GPUs and runs its CPU operators. What needs a real GPU is listed in README.md.
 """
+import glob
 import importlib.metadata
 import json
 import os
@@ -225,3 +226,86 @@ def test_doctor_on_the_cuda_build(hopper, ampere, tmp_path):
     proc = cli(ampere, "doctor", XDG_CACHE_HOME=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "GPU 0: NVIDIA A100-SXM4-80GB, sm_80 (Ampere): covered by this MXNet" in proc.stdout
+
+
+MAPPED = textwrap.dedent("""
+    import json, sys
+    CUDA = ("libcudart", "libcudnn", "libnccl", "libcublas", "libnvrtc", "libcufft", "libcurand",
+            "libcusolver", "libnvToolsExt")
+    def mapped():
+        return sorted({line.split()[-1] for line in open("/proc/self/maps")
+                       if any(name in line for name in CUDA)})
+    import gluon_tricks
+    before = mapped()
+    if sys.argv[1:] == ["mxnet"]:
+        import mxnet
+    print(json.dumps({"before": before, "after": mapped()}))
+""")
+
+
+def wheel_library(soname):
+    """The path of ``soname`` in the GPU venv's nvidia-*-cu11 wheels."""
+    venv = os.path.dirname(os.path.dirname(GPU_PYTHON))
+    found = [p for p in glob.glob(os.path.join(venv, "lib", "python3*", "site-packages", "nvidia",
+                                               "*", "lib", soname))]
+    assert found, soname
+    return found[0]
+
+
+def system_folder(folder, sonames):
+    """A folder of hard links to the wheels' ``sonames``: a "system" CUDA 11 install whose files
+    show under its own paths in /proc/self/maps."""
+    folder.mkdir()
+    for soname in sonames:
+        try:
+            os.link(wheel_library(soname), folder / soname)
+        except OSError as err:
+            pytest.skip("cannot hard-link the wheels' libraries into %s: %s" % (folder, err))
+    return folder
+
+
+def mapped(library_path, *args, **env):
+    """The CUDA libraries mapped after ``import gluon_tricks`` and at the end, in the GPU venv
+    with ``library_path`` as LD_LIBRARY_PATH."""
+    proc = run_gpu(library_path, "-c", MAPPED, *args, **env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@needs_gpu_venv
+def test_a_system_cuda_11_that_has_every_library_mxnet_links_is_used_alone(driver_dir, tmp_path):
+    from gluon_tricks._compat import CUDA_LIBRARIES
+    system = system_folder(tmp_path / "system", [soname for _, soname in CUDA_LIBRARIES])
+    seen = mapped("%s:%s" % (system, driver_dir), "mxnet")
+    assert seen["before"] == []
+    assert seen["after"] and all(p.startswith(str(system)) for p in seen["after"]), seen
+
+
+@needs_gpu_venv
+def test_a_partial_system_cuda_is_not_mixed_with_the_wheels(driver_dir, tmp_path):
+    """The system has the CUDA 11 runtime but not cuDNN 8: every library comes from the wheels,
+    the runtime too."""
+    system = system_folder(tmp_path / "system", ["libcudart.so.11.0"])
+    seen = mapped("%s:%s" % (system, driver_dir), "mxnet")
+    assert not [p for p in seen["after"] if p.startswith(str(system))], seen
+    assert any(p.endswith("/nvidia/cuda_runtime/lib/libcudart.so.11.0") for p in seen["after"])
+
+
+@needs_gpu_venv
+def test_a_cuda_12_build_gets_nothing_from_the_cuda_11_wheels(driver_dir, tmp_path):
+    """A libmxnet.so that links the CUDA 12 runtime and cuDNN 9 (as NGC's container's does),
+    in an environment that also holds mxnet-cu112 and the nvidia-*-cu11 wheels: importing
+    gluon_tricks loads none of them."""
+    for soname in ("libcudart.so.12", "libcudnn.so.9"):
+        source = tmp_path / "empty.c"
+        source.write_text("int stand_in_%s;\n" % soname.split(".")[0])
+        subprocess.run(["cc", "-shared", "-fPIC", "-Wl,-soname," + soname, "-o",
+                        str(tmp_path / soname), str(source)], check=True)
+    (tmp_path / "mxnet.c").write_text("int stand_in_mxnet;\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / "libmxnet.so"),
+                    str(tmp_path / "mxnet.c"), "-Wl,--no-as-needed", "-L%s" % tmp_path,
+                    "-l:libcudart.so.12", "-l:libcudnn.so.9"], check=True)
+    from gluon_tricks.elf import needed
+    assert {"libcudart.so.12", "libcudnn.so.9"} <= set(needed(str(tmp_path / "libmxnet.so")))
+    seen = mapped(driver_dir, MXNET_LIBRARY_PATH=tmp_path / "libmxnet.so")
+    assert seen == {"before": [], "after": []}
