@@ -63,16 +63,16 @@ def constraints(versions):
     return kept + pins
 
 
-def conflict(stderr, versions):
+def conflict(output, versions):
     """One line from pip's resolution failure: which dependency wants which protected package."""
-    for line in stderr.splitlines():
+    for line in output.splitlines():
         found = re.match(r"\s*(\S+ \S+) depends on (([A-Za-z0-9_.-]+)\S*.*)$", line)
         if found and canonical(found.group(3)) in versions and PROTECTED.match(canonical(found.group(3))):
             name = canonical(found.group(3))
             return ("%s needs %s, but this environment's %s %s stays (it belongs to the installed "
                     "MXNet); nothing was installed" % (found.group(1), found.group(2).strip(), name,
                                                        versions[name]))
-    errors = [line.strip() for line in stderr.splitlines() if line.startswith("ERROR")]
+    errors = [line.strip() for line in output.splitlines() if line.startswith("ERROR")]
     return ("pip cannot install gluon-tricks without changing the %s here (%s); nothing was "
             "installed" % (WHAT, errors[0] if errors else "see pip's output above"))
 
@@ -88,11 +88,11 @@ def main():
         with open(pinned, "w", encoding="utf-8") as handle:
             handle.write("\n".join(constraints(versions)) + "\n")
         report = os.path.join(tmp, "report.json")
-        proc = subprocess.run(PIP + ["install", "--dry-run", "--quiet", "--report", report, "-c",
+        proc = subprocess.run(PIP + ["install", "--dry-run", "--report", report, "-c",
                                      pinned, "-e", "%s[test]" % ROOT],
                               capture_output=True, text=True)
-        if proc.returncode:
-            raise Refused(conflict(proc.stderr, versions))
+        if proc.returncode:     # pip explains a conflict on stdout, its errors go to stderr
+            raise Refused(conflict(proc.stdout + proc.stderr, versions))
         with open(report, encoding="utf-8") as handle:
             planned = json.load(handle).get("install", [])
         touched = ["%s %s" % (p["metadata"]["name"], p["metadata"]["version"]) for p in planned
