@@ -23,7 +23,7 @@ import struct
 
 import mxnet as mx
 
-from . import elf
+from . import _compat, elf
 from .errors import UsageError
 from .outputs import write_text
 
@@ -52,7 +52,7 @@ def sm(major, minor):
 
 
 def generation(major, minor):
-    """The marketing name of a compute capability (for messages)."""
+    """The GPU generation of a compute capability (for messages)."""
     if major >= 10:
         return "Blackwell"
     if (major, minor) == (8, 9):
@@ -146,7 +146,7 @@ def _call(function, *args):
 
 def library_path():
     """The ``libmxnet.so`` this process loaded (MXNet's own search, ``MXNET_LIBRARY_PATH`` first)."""
-    return os.path.realpath(mx.libinfo.find_lib_path()[0])
+    return _compat.mxnet_library()
 
 
 def distribution():
