@@ -54,6 +54,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$venv/bin/python" tools/system_install.py --freeze > "$work/before.txt"
 (
+  # As in the container: the stand-in's python3 is the current Python (PYTHON named the one
+  # that made the virtualenv, not the one to install into).
+  unset PYTHON
   export VIRTUAL_ENV=$repo/$venv PATH=$repo/$venv/bin:$PATH
   hash -r
   eval "$system_command"
