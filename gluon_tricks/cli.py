@@ -4,8 +4,8 @@ import importlib
 import os
 import sys
 
-from . import __version__
-from .errors import GluonTricksError
+from . import __version__, options
+from .errors import MESSAGE_CHARS, GluonTricksError, shown
 
 # Each module defines NAME, HELP, configure(parser) and run(args) -> exit code.
 COMMANDS = (
@@ -29,15 +29,20 @@ COMMANDS = (
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are a single line on stderr with exit code 2, and which
-    takes flags only as written (no prefix matching: ``--mode`` is never ``--model``)."""
+    """An ArgumentParser whose errors are a single line on stderr with exit code 2, which
+    takes flags only as written (no prefix matching: ``--mode`` is never ``--model``), and whose
+    numbers are bounded (:func:`~gluon_tricks.options.bounded_int`, ``finite_float``)."""
 
     def __init__(self, *args, **kwargs):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
+        # every int and float flag of every command: within 32 bits, finite
+        self.register("type", int, options.bounded_int)
+        self.register("type", float, options.finite_float)
 
     def error(self, message):
-        self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
+        self.exit(2, "%s: error: %s (see --help)\n"
+                  % (self.prog, shown(message, limit=MESSAGE_CHARS)))
 
 
 def build_parser():
@@ -64,7 +69,8 @@ def main(argv=None):
         sys.stdout.flush()
         return code
     except GluonTricksError as err:
-        print("gluon-tricks %s: error: %s" % (args.command, err), file=sys.stderr)
+        print("gluon-tricks %s: error: %s" % (args.command, shown(str(err), limit=MESSAGE_CHARS)),
+              file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("gluon-tricks %s: interrupted" % args.command, file=sys.stderr)

@@ -6,10 +6,13 @@ parser is generated from these fields and :func:`resolve` is the one place they 
 
 Values here are *resolved*: the linear-scaling rule applied (paper §3.1), the input size and class
 count chosen, the world size counted. ``to_dict()`` is what ``--print-config`` prints and what a
-checkpoint stores; :func:`check_resume` compares two of them.
+checkpoint stores; :func:`check_resume` compares two of them. It leaves out NOT_SAVED: how this
+invocation treats this machine (``--overwrite``, ``--max-image-pixels``), which a saved run or
+config passed on to someone else must not carry.
 """
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import List, Optional
@@ -17,10 +20,12 @@ from typing import List, Optional
 from . import devices, options, recipes
 from .data import BACKENDS
 from .data.augment import AUGS
+from .data.imagesize import MAX_PIXELS
 from .data.mixup import PAIRINGS
+from .data.record import check_batch_fits
 from .data.recordfile import index_path, scan_records
 from .distributed import KVSTORES
-from .errors import UsageError
+from .errors import UsageError, shown
 from .loss import STYLES
 from .lr_scheduler import MODES as LR_MODES
 from .models import check_input_size, check_model, default_input_size
@@ -43,6 +48,13 @@ SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "keep_
                   "overwrite", "tensorboard", "data_dir", "rec_train", "rec_train_idx", "rec_val",
                   "rec_val_idx", "logging_file", "recipe", "preset", "pretrained",
                   "use_pretrained")
+
+# Settings of one invocation on one machine, left out of to_dict() (see the module docstring).
+NOT_SAVED = ("overwrite", "max_image_pixels")
+# A class count inferred from labels is absurd above this many classes when it is also more than
+# UNUSED_CLASSES times the number of distinct labels (one record labelled 250000 would make a
+# 2 GB classifier); an explicit --classes takes any head.
+INFERRED_CLASSES_OK, UNUSED_CLASSES = 1000, 2
 
 MODEL, OPTIM, TRICKS, DATA, OUTPUT = ("model", "optimisation (§2.1, §3)", "refinements (§5)",
                                       "data", "output")
@@ -98,6 +110,7 @@ class TrainConfig:
              "of the paper's total batch) runs as N micro-batches of B/N ≤ M, --accumulate N "
              "(0: no limit)")
     devices: str = devices.DEFAULT          # --gpus/--cpus/--num-gpus (commands/arguments.py)
+    max_image_pixels: int = MAX_PIXELS      # --max-image-pixels (data/imagesize.py)
     num_devices: int = 1
     num_workers: int = 1
     total_batch_size: int = 32
@@ -202,10 +215,10 @@ class TrainConfig:
                                help="copy of the terminal's lines (relative: in the run folder)")
     tensorboard: bool = option(False, "--tensorboard", group=OUTPUT,
                                help="also write TensorBoard event files")
-    seed: int = option(0, "--seed", group=OUTPUT, help="random seed")
+    seed: int = option(0, "--seed", group=OUTPUT, minimum=0, help="random seed")
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_SAVED}
 
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -276,31 +289,46 @@ def _data_paths(cfg):
 def classes_from_records(rec_path):
     """(class count, where it came from) for a record file, or (None, None): the ``.classes``
     file ``prepare`` writes beside it, else the largest label + 1 of the ``.lst`` beside it (as
-    MXNet's im2rec writes), else of the record headers themselves."""
+    MXNet's im2rec writes), else of the record headers themselves. A count from labels that is
+    absurd for them (see UNUSED_CLASSES) is a UsageError naming the label's line or record."""
     if not rec_path:
         return None, None
     stem = os.path.splitext(rec_path)[0]
     if os.path.isfile(stem + ".classes"):
-        with open(stem + ".classes", encoding="utf-8") as f:
+        with open(stem + ".classes", encoding="utf-8", errors="replace") as f:
             return sum(1 for line in f if line.strip()), stem + ".classes"
     if os.path.isfile(stem + ".lst"):
-        labels = []
+        first_line = {}     # label -> the line it first appears on
         with open(stem + ".lst", encoding="utf-8", errors="replace") as f:
-            for line in f:
+            for number, line in enumerate(f, 1):
                 parts = line.rstrip("\n").split("\t")
                 if len(parts) >= 3:
                     try:
-                        labels.append(int(float(parts[1])))
-                    except ValueError:
+                        first_line.setdefault(int(float(parts[1])), number)
+                    except (ValueError, OverflowError):
                         pass
-        if labels:
-            return max(labels) + 1, "the labels of " + stem + ".lst"
+        if first_line:
+            top = max(first_line)
+            _check_inferred(top, len(first_line), "%s.lst line %d" % (stem, first_line[top]))
+            return top + 1, "the labels of " + stem + ".lst"
     idx = index_path(rec_path)
     if os.path.isfile(rec_path) and os.path.isfile(idx):
-        top = scan_records(rec_path, idx).max_label
-        if top is not None:
-            return top + 1, "the labels in " + rec_path
+        scan = scan_records(rec_path, idx)
+        if scan.max_label is not None:
+            _check_inferred(scan.max_label, scan.distinct_labels,
+                            "%s: record %d (byte %d)" % ((rec_path,) + scan.max_label_at))
+            return scan.max_label + 1, "the labels in " + rec_path
     return None, None
+
+
+def _check_inferred(top, distinct, where):
+    """UsageError when ``top`` + 1 classes is absurd for ``distinct`` labels (the class count
+    would be inferred from a wrong label)."""
+    count = top + 1
+    if count > INFERRED_CLASSES_OK and count > UNUSED_CLASSES * distinct:
+        raise UsageError("%s has label %d, which would make %s classes although only %d distinct "
+                         "labels occur: fix that label, or pass --classes %d to train a head "
+                         "that large" % (where, top, format(count, ","), distinct, count))
 
 
 def resolve(cfg, env=os.environ):
@@ -319,8 +347,8 @@ def resolve(cfg, env=os.environ):
         except ValueError:
             scale = 0
         if not scale > 0:
-            raise UsageError("--loss-scale takes 'dynamic' or a positive number, got %r"
-                             % cfg.loss_scale)
+            raise UsageError("--loss-scale takes 'dynamic' or a positive number, got %s"
+                             % shown(cfg.loss_scale, quoted=True))
         cfg.loss_scale = str(cfg.loss_scale)
     if cfg.hard_weight is not None and not cfg.hard_weight <= 1:
         raise UsageError("--hard-weight must be in [0, 1], got %r" % cfg.hard_weight)
@@ -329,6 +357,9 @@ def resolve(cfg, env=os.environ):
                          "of our checkpoints' model.params)")
     if cfg.mixup_alpha == 0:
         cfg.mixup_off_epoch = 0
+    elif cfg.mixup_off_epoch >= cfg.num_epochs:
+        raise UsageError("--mixup-off-epoch %d leaves no epoch of the %d with mixup; it takes the "
+                         "number of last epochs without it" % (cfg.mixup_off_epoch, cfg.num_epochs))
 
     if cfg.pretrained and cfg.use_pretrained:
         raise UsageError("--pretrained and --use-pretrained both name the starting weights; "
@@ -345,6 +376,9 @@ def resolve(cfg, env=os.environ):
     cfg.total_batch_size = cfg.batch_size * cfg.num_devices * cfg.num_workers * cfg.accumulate
     if cfg.lr_per_256 is not None:
         cfg.lr = cfg.lr_per_256 * cfg.total_batch_size / 256.0
+        if not math.isfinite(cfg.lr):
+            raise UsageError("--lr-per-256 %g gives an lr of %g for a total batch of %d"
+                             % (cfg.lr_per_256, cfg.lr, cfg.total_batch_size))
     if cfg.lr_decay_period:
         cfg.lr_decay_epochs = list(range(cfg.lr_decay_period, cfg.num_epochs, cfg.lr_decay_period))
     cfg.lr_decay_epochs = sorted(int(e) for e in cfg.lr_decay_epochs)
@@ -357,6 +391,7 @@ def resolve(cfg, env=os.environ):
         cfg.input_size = default_input_size(cfg.model)
     if cfg.input_size < 32:
         raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
+    check_batch_fits(cfg.batch_size, cfg.input_size)
     check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)
     if not cfg.classes:

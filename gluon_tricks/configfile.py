@@ -5,40 +5,68 @@ The file holds *resolved* values. Those that :func:`gluon_tricks.config.resolve`
 others (the total batch, device and worker counts, the lr under ``lr_per_256``, record paths
 from ``data_dir``, default input size and class count) are dropped and computed again, so a flag
 given with the file changes them consistently; every other value is used unless a flag is given.
+
+A config file may come from someone else, so it carries what a run computes, never what the run
+does to this machine: where it writes (``save_dir``, ``logging_file``), what it continues or
+replaces (``resume``, ``overwrite``) and the limits that protect the machine
+(``max_image_pixels``) are ignored with one line saying so (every saved ``config.json`` holds
+them, so refusing would break ``--config RUN/config.json --save-dir NEW``). The paths it may carry
+are read only (data, starting and teacher weights). The file is read within the bounds of
+:mod:`gluon_tricks.textfile`, and YAML aliases are refused, all before any Python object is built
+from it.
 """
 import dataclasses
-import json
 import os
+import sys
 import typing
 
+from . import textfile
 from .config import TrainConfig, classes_from_records
 from .data.recordfile import index_path
-from .errors import UsageError
+from .errors import UsageError, shown
 from .models import default_input_size
 
 # Fields resolve() always recomputes, and the one fixed optimizer (§2.1).
 DERIVED = ("num_devices", "num_workers", "total_batch_size", "optimizer")
+# Fields only the command line sets (see the module docstring).
+NOT_FROM_FILE = ("save_dir", "logging_file", "resume", "overwrite", "max_image_pixels")
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+DEFAULTS = dataclasses.asdict(TrainConfig())
 
 
 def read(path):
-    """The settings of configuration file ``path`` (a dict keyed by TrainConfig field), derived
-    values left out; a one-line UsageError for an unreadable file, unknown keys or wrong types."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as err:
-        raise UsageError("cannot read --config %s (%s)" % (path, err.strerror)) from None
-    values = _parse(path, text)
+    """(settings, ignored) of configuration file ``path``, dicts keyed by TrainConfig field:
+    the settings with derived values left out, and the NOT_FROM_FILE keys the file sets to
+    other values than the defaults; a one-line UsageError for an unreadable, oversized, binary
+    or too deeply nested file, YAML aliases, unknown keys or wrong types."""
+    values = _parse(path)
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise UsageError("--config %s has unknown keys: %s; it takes what train --print-config "
-                         "prints" % (path, ", ".join(unknown)))
+                         "prints" % (shown(path), shown(", ".join(map(str, unknown)))))
     for key, value in values.items():
         if not _fits(value, FIELDS[key].type):
-            raise UsageError("--config %s: %s is %r, which is not %s"
-                             % (path, key, value, _type_name(FIELDS[key].type)))
-    return _without_derived(values)
+            raise UsageError("--config %s: %s is %s, which is not %s"
+                             % (shown(path), key, shown(value, quoted=True),
+                                _type_name(FIELDS[key].type)))
+    ignored = {k: values.pop(k) for k in NOT_FROM_FILE if k in values}
+    return (_without_derived(values),
+            {k: v for k, v in ignored.items() if v != DEFAULTS[k]})
+
+
+def merged(path, given):
+    """The options of a run: config file ``path``'s settings under the flags ``given``; says on
+    stderr which NOT_FROM_FILE keys of the file were ignored (those the flags do not set)."""
+    saved, ignored = read(path)
+    dropped = {k: v for k, v in ignored.items() if k not in given}
+    if dropped:
+        print("note: --config %s: %s ignored; a config file never chooses where a run writes, "
+              "what it continues or replaces, or this machine's limits: give %s on the command "
+              "line to set them" % (shown(path), ", ".join("%s %s" % (k, shown(v, quoted=True))
+                                                          for k, v in dropped.items()),
+                                    ", ".join("--" + k.replace("_", "-") for k in dropped)),
+              file=sys.stderr, flush=True)
+    return merge(saved, given)
 
 
 def merge(saved, given):
@@ -49,24 +77,43 @@ def merge(saved, given):
     return dict(saved, **given)
 
 
-def _parse(path, text):
-    if path.endswith((".yaml", ".yml")):
-        import yaml
-        try:
-            values = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise UsageError("--config %s is not valid YAML (%s)"
-                             % (path, str(err).splitlines()[0])) from None
+def _parse(path):
+    what = "--config %s" % shown(path)
+    if not path.endswith((".yaml", ".yml")):
+        values = textfile.load_json(path, what, "; train --print-config writes one (YAML: name "
+                                                "the file .yaml)")
     else:
+        import yaml
+        text = textfile.read(path, what)
         try:
-            values = json.loads(text)
-        except ValueError as err:
-            raise UsageError("--config %s is not valid JSON (%s); train --print-config writes "
-                             "one (YAML: name the file .yaml)" % (path, err)) from None
-    if not isinstance(values, dict):
-        raise UsageError("--config %s must hold one mapping of settings, as train --print-config "
-                         "prints" % path)
+            _check_yaml_events(what, yaml.parse(text, Loader=yaml.SafeLoader))
+            values = yaml.safe_load(text)
+        except UsageError:
+            raise
+        except (yaml.YAMLError, ValueError) as err:    # ValueError: an int of 5000 digits
+            raise UsageError("%s is not valid YAML (%s)"
+                             % (what, shown(str(err).splitlines()[0]))) from None
+        if not isinstance(values, dict):
+            raise textfile.must_be_mapping(what)
     return values
+
+
+def _check_yaml_events(what, events):
+    """Refuse YAML aliases (a few hundred bytes of them expand to gigabytes) and nesting deeper
+    than textfile.MAX_DEPTH, from the parser's events alone."""
+    import yaml
+
+    depth = 0
+    for event in events:
+        if isinstance(event, yaml.AliasEvent):
+            raise UsageError("%s uses a YAML alias (*%s); write the values out, as train "
+                             "--print-config does" % (what, shown(event.anchor)))
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > textfile.MAX_DEPTH:
+                raise textfile.too_deep(what)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _without_derived(values):

@@ -4,16 +4,19 @@ this MXNet cannot run on (``gpu_arch``) or cannot see."""
 import mxnet as mx
 
 from . import gpu_arch
-from .errors import UsageError
+from .errors import UsageError, shown
+from .options import MAX_PARALLEL
 
 DEFAULT = "cpu:1"
+MAX_DEVICES = MAX_PARALLEL
 
 
 def gpus_text(ids):
     """``--gpus`` ids → canonical text; ids must be distinct device numbers."""
     ids = [g.strip() for g in str(ids).split(",") if g.strip()]
-    if not all(g.isdigit() for g in ids) or len(set(ids)) != len(ids):
-        raise UsageError("--gpus takes distinct device numbers like 0,1,2,3, got %r" % ",".join(ids))
+    if not all(g.isdigit() and int(g) < MAX_DEVICES for g in ids) or len(set(ids)) != len(ids):
+        raise UsageError("--gpus takes distinct device numbers like 0,1,2,3, got %s"
+                         % shown(",".join(ids), quoted=True))
     return "gpu:" + ",".join(ids) if ids else DEFAULT
 
 
@@ -23,10 +26,11 @@ def parse(text):
     if kind == "gpu":
         canonical = gpus_text(spec)
         return canonical, len(canonical.split(":")[1].split(","))
-    if kind == "cpu" and spec.isdigit() and int(spec) >= 1:
+    if kind == "cpu" and spec.isdigit() and 1 <= int(spec) <= MAX_DEVICES:
         return "cpu:%d" % int(spec), int(spec)
-    raise UsageError("--cpus must be ≥ 1, got %s" % spec if kind == "cpu" else
-                     "devices %r are neither gpu:IDS nor cpu:N" % text)
+    raise UsageError("--cpus must be between 1 and %d, got %s" % (MAX_DEVICES, shown(spec))
+                     if kind == "cpu" else
+                     "devices %s are neither gpu:IDS nor cpu:N" % shown(text, quoted=True))
 
 
 def contexts(text):

@@ -2,11 +2,14 @@
 
 The MXNet pip wheel has no ``dmlc_tracker``, so :func:`launch` starts the job itself: one
 scheduler, M servers and N workers, each with the DMLC_* environment MXNet's ps-lite reads.
-Scheduler and servers run ``python -c "import mxnet"``: with ``DMLC_ROLE`` set to ``scheduler``
-or ``server``, importing mxnet runs ``mxnet/kvstore/kvstore_server.py``'s
+Scheduler and servers run ``import mxnet``: with ``DMLC_ROLE`` set to ``scheduler`` or
+``server``, importing mxnet runs ``mxnet/kvstore/kvstore_server.py``'s
 ``_init_kvstore_server_module``, which serves until every worker has finalized and then exits.
-Workers run ``python -m gluon_tricks train ...`` (or a Python script). Every child gets its own
-process group; the first non-zero exit, Ctrl-C or SIGTERM stops all of them.
+Workers run gluon-tricks' ``train ...`` (or a Python script). Both start as ``python -c CODE``
+with the package's root in place of the current folder at the front of ``sys.path`` (what
+Python 3.11's ``-P`` does, on every version): nothing in the folder the job is launched from
+(a ``mxnet.py`` that came with a data set) is imported. Every child gets its own process group;
+the first non-zero exit, Ctrl-C or SIGTERM stops all of them.
 
 Worker labels are launch indices: the scheduler assigns the kvstore ranks, so ``[worker 1]`` need
 not be rank 1 (rank 0 is the one that writes the run folder).
@@ -15,8 +18,8 @@ Several hosts: run the same roles by hand (or with dmlc-tracker's ssh launcher) 
 process of every host, ``DMLC_PS_ROOT_URI`` (the scheduler's address) and ``DMLC_PS_ROOT_PORT``,
 ``DMLC_NUM_SERVER`` and ``DMLC_NUM_WORKER`` (job-wide totals), ``DMLC_ROLE`` (``scheduler`` on
 exactly one process, ``server`` or ``worker`` elsewhere) and ``DMLC_NODE_HOST`` (that host's
-reachable address); start servers and the scheduler with ``python -c "import mxnet"`` and the
-workers with ``gluon-tricks train --kvstore dist_sync ...``.
+reachable address); start servers and the scheduler with ``python -I -c "import mxnet"`` and
+the workers with ``gluon-tricks train --kvstore dist_sync ...``.
 """
 import ctypes
 import os
@@ -28,10 +31,16 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .errors import UsageError
+from .errors import UsageError, shown
+from .options import MAX_PARALLEL
 
 DIST_KVSTORES = ("dist_sync", "dist_device_sync")
-SERVER_CODE = "import mxnet"
+# The helpers' ``python -c`` code: the package root (their first argument) replaces the current
+# folder that ``-c`` puts first on sys.path, before anything is imported.
+BOOT = "import sys; sys.path[0] = sys.argv.pop(1); "
+SERVER_CODE = BOOT + "import mxnet"
+WORKER_CODE = BOOT + "from gluon_tricks.cli import main; sys.exit(main())"
+MAX_PORT = 65535
 STOP_GRACE_SECONDS = 5.0
 SERVER_EXIT_SECONDS = 30.0
 POLL_SECONDS = 0.05
@@ -49,8 +58,8 @@ dmlc-tracker's ssh launcher:
   DMLC_PS_ROOT_URI=<scheduler host>  DMLC_PS_ROOT_PORT=<its port>
   DMLC_NUM_SERVER=<servers in all>   DMLC_NUM_WORKER=<workers in all>
   DMLC_NODE_HOST=<this host's address>
-  DMLC_ROLE=scheduler python -c "import mxnet"                   # exactly one, on the root host
-  DMLC_ROLE=server    python -c "import mxnet"                   # one per server
+  DMLC_ROLE=scheduler python -I -c "import mxnet"                # exactly one, on the root host
+  DMLC_ROLE=server    python -I -c "import mxnet"                # one per server
   DMLC_ROLE=worker    gluon-tricks train --kvstore dist_sync ...  # one per worker"""
 
 
@@ -83,6 +92,11 @@ def option_value(args, name):
     return value
 
 
+def package_root():
+    """The folder holding the ``gluon_tricks`` package the launcher runs."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def worker_argv(command):
     """The workers' command line for ``train ARGS`` or ``python SCRIPT ARGS``.
 
@@ -102,23 +116,27 @@ def worker_argv(command):
                          "dist_sync or dist_device_sync (use horovodrun for --kvstore horovod)"
                          % kvstore)
     if command[0] == "train":
-        return [sys.executable, "-m", "gluon_tricks"] + command
+        return [sys.executable, "-c", WORKER_CODE, package_root()] + command
     if command[0] in ("python", "python3") and len(command) > 1:
         return [sys.executable] + command[1:]
-    raise UsageError("workers run 'train ARGS...' or 'python SCRIPT ARGS...', not %r" % command[0])
+    raise UsageError("workers run 'train ARGS...' or 'python SCRIPT ARGS...', not %s"
+                     % shown(command[0], quoted=True))
 
 
 def plan(command, workers, servers, host, port, env=None):
     """The job's children: scheduler, servers, then workers, each with its DMLC_* environment."""
-    if workers < 1 or servers < 1:
-        raise UsageError("--workers and --servers must be ≥ 1, got %d and %d" % (workers, servers))
+    if not (1 <= workers <= MAX_PARALLEL and 1 <= servers <= MAX_PARALLEL):
+        raise UsageError("--workers and --servers must be between 1 and %d, got %d and %d"
+                         % (MAX_PARALLEL, workers, servers))
+    if not 1 <= port <= MAX_PORT:
+        raise UsageError("--scheduler-port must be between 1 and %d, got %d" % (MAX_PORT, port))
     argv = worker_argv(command)
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     base = dict(os.environ if env is None else env)
     base.update(DMLC_PS_ROOT_URI=host, DMLC_PS_ROOT_PORT=str(port), DMLC_NUM_SERVER=str(servers),
                 DMLC_NUM_WORKER=str(workers), DMLC_NODE_HOST=host, PYTHONUNBUFFERED="1",
-                PYTHONPATH=os.pathsep.join(p for p in (package_root, base.get("PYTHONPATH")) if p))
-    server_argv = [sys.executable, "-c", SERVER_CODE]
+                PYTHONPATH=os.pathsep.join(p for p in (package_root(), base.get("PYTHONPATH"))
+                                           if p))
+    server_argv = [sys.executable, "-c", SERVER_CODE, package_root()]
     children = [Child("scheduler", server_argv, dict(base, DMLC_ROLE="scheduler"), False)]
     children += [Child("server %d" % i, server_argv, dict(base, DMLC_ROLE="server"), False)
                  for i in range(servers)]

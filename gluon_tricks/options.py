@@ -8,12 +8,18 @@ turns every such field of a dataclass into an argparse argument whose default is
 """
 import argparse
 import dataclasses
+import math
 import typing
 from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
 
-from .errors import UsageError
+from .errors import UsageError, shown
 
 METADATA_KEY = "option"
+# MXNet counts shapes, threads and seeds in 32-bit integers: no integer option reaches this.
+INT_LIMIT = 2 ** 31
+# Threads, processes or devices a command starts: more than any host has is a typo (and would
+# hold that many images in memory, or hang building the list).
+MAX_PARALLEL = 1024
 
 
 class Option(NamedTuple):
@@ -60,7 +66,34 @@ def int_list(text):
         return [int(e) for e in text.split(",") if e.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError("takes comma-separated epoch numbers like 30,60,90, "
-                                         "got %r" % text) from None
+                                         "got %s" % shown(text, quoted=True)) from None
+
+
+def bounded_int(text):
+    """An int flag's value, refused past what MXNet's 32-bit integers hold (the CLI's parsers
+    use it for every ``type=int`` flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("takes a whole number, got %s"
+                                         % shown(text, quoted=True)) from None
+    if not -INT_LIMIT < value < INT_LIMIT:
+        raise argparse.ArgumentTypeError("takes a number below 2^31, got %s" % shown(text))
+    return value
+
+
+def finite_float(text):
+    """A float flag's value: ``nan`` and ``inf`` are refused (a learning rate of inf would
+    train on, as every comparison with NaN is false). The CLI's parsers use it for every
+    ``type=float`` flag."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("takes a number, got %s" % shown(text, quoted=True)) \
+            from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError("takes a finite number, got %s" % text)
+    return value
 
 
 def _value_type(annotation):
@@ -131,8 +164,8 @@ def given(args, cls):
             if typed.get(_switch_dest(field)):
                 value = typed.get(field.name, opt.switch_value)
                 if not value > 0:
-                    raise UsageError("%s must be > 0 with %s, got %r"
-                                     % (opt.flag, opt.switch, value))
+                    raise UsageError("%s must be > 0 with %s, got %s"
+                                     % (opt.flag, opt.switch, shown(value)))
                 values[field.name] = value
         elif field.name in typed:
             values[field.name] = typed[field.name]
@@ -140,17 +173,24 @@ def given(args, cls):
 
 
 def check(cfg):
-    """Raise a one-line UsageError for the first option of ``cfg`` outside its choices or range."""
+    """Raise a one-line UsageError for the first option of ``cfg`` outside its choices or range,
+    not a finite number, or an integer MXNet cannot hold (values from a config file have not
+    been through the parser)."""
     for field, opt in options_of(type(cfg)):
         value = getattr(cfg, field.name)
         choices = opt.choice_list()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError("%s must be a finite number, got %s" % (opt.flag, value))
+        if isinstance(value, int) and not -INT_LIMIT < value < INT_LIMIT:
+            raise UsageError("%s must be below 2^31 (MXNet counts in 32-bit integers), got %s"
+                             % (opt.flag, shown(value)))
         if opt.validator is not None and value is not None:
             opt.validator(value, opt.flag)
         if choices and value is not None and value not in choices:
-            raise UsageError("%s %r is not valid; choose one of: %s"
-                             % (opt.flag, value, ", ".join(choices)))
+            raise UsageError("%s %s is not valid; choose one of: %s"
+                             % (opt.flag, shown(value, quoted=True), ", ".join(choices)))
         if opt.minimum is not None and value is not None:
             low = opt.minimum
             if value < low or (opt.exclusive and value == low):
-                raise UsageError("%s must be %s %s, got %r"
-                                 % (opt.flag, ">" if opt.exclusive else "≥", low, value))
+                raise UsageError("%s must be %s %s, got %s"
+                                 % (opt.flag, ">" if opt.exclusive else "≥", low, shown(value)))

@@ -10,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .lr_scheduler import lr_curve, make_scheduler, scheduler_from_config
 from .report import read_config
 from .runlog import read_metrics
@@ -203,7 +203,7 @@ def optimal_logit_gap(eps, classes=1000):
     Paper §5.2 eq. 5: log((K−1)(1−ε)/ε); about 9.10 for K = 1000, ε = 0.1. ``eps`` may be an array.
     """
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-        raise UsageError("classes must be an integer >= 2, got %r" % (classes,))
+        raise UsageError("classes must be an integer >= 2, got %s" % shown(classes, quoted=True))
     eps = np.asarray(eps, dtype=np.float64)
     if not np.all((eps > 0) & (eps < 1)):
         raise UsageError("label smoothing eps must be in (0, 1)")

@@ -11,7 +11,7 @@ import os
 from typing import NamedTuple, Optional, Tuple
 
 from . import devices
-from .errors import UsageError
+from .errors import UsageError, shown
 
 # The paper's hardware (§2.1): 8 GPUs; the per-device batch is the total batch over the devices.
 PAPER_DEVICES = "gpu:0,1,2,3,4,5,6,7"
@@ -139,8 +139,8 @@ def find(name):
     name = name[:-3] if name.endswith(".sh") else name
     name = name[len("recipes/"):] if name.startswith("recipes/") else name
     if name not in BY_NAME:
-        raise UsageError("unknown recipe %r; gluon-tricks recipes lists them (e.g. "
-                         "table6/resnet50d-mixup)" % name)
+        raise UsageError("unknown recipe %s; gluon-tricks recipes lists them (e.g. "
+                         "table6/resnet50d-mixup)" % shown(name, quoted=True))
     return BY_NAME[name]
 
 

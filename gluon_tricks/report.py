@@ -3,10 +3,10 @@
 The numbers come from the run's own files (config.json, metrics.jsonl, plots/), so a report can
 be rewritten for any finished run; the demo writes one after training.
 """
-import json
 import os
 from typing import NamedTuple, Optional
 
+from . import textfile
 from .errors import UsageError
 from .outputs import write_text
 from .runlog import METRICS_FILE, read_metrics
@@ -61,12 +61,9 @@ class RunSummary(NamedTuple):
 def read_config(run_dir):
     """The run's resolved TrainConfig as the dict its config.json holds."""
     path = os.path.join(run_dir, "config.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as err:
-        raise UsageError("%s is not a finished run folder: cannot read %s (%s)"
-                         % (run_dir, path, err)) from None
+    if not os.path.isfile(path):
+        raise UsageError("%s is not a finished run folder: it has no config.json" % run_dir)
+    return textfile.load_json(path, "the run's %s" % path)
 
 
 def summarize(run_dir, config=None):

@@ -459,7 +459,8 @@ def check_environment(cfg):
 
 def check_records(cfg):
     """Scan the framing of both record files (headers only, through the .idx) before anything
-    is written, and check their labels against the head's class count.
+    is written, check their labels against the head's class count and that no image header
+    declares more than ``--max-image-pixels``.
 
     The validation set is also decoded once (it is small): MXNet's validation reader divides by
     the width of an image that does not decode and kills the process (SIGFPE), which no
@@ -475,12 +476,12 @@ def check_records(cfg):
                          "val.rec/.idx (gluon-tricks prepare makes them), --rec-train/--rec-val, "
                          "or --data-backend synthetic")
     for rec, idx in ((cfg.rec_train, cfg.rec_train_idx), (cfg.rec_val, cfg.rec_val_idx)):
-        scan = scan_records(rec, idx)
+        scan = scan_records(rec, idx, cfg.max_image_pixels)
         if scan.max_label is not None and scan.max_label >= cfg.classes:
             raise UsageError("%s has labels up to %d but the network has %d classes (--classes "
                              "%d); pass --classes %d or leave --classes out to count them"
                              % (rec, scan.max_label, cfg.classes, cfg.classes, scan.max_label + 1))
-    check_decodable(cfg.rec_val, cfg.rec_val_idx, cfg.threads)
+    check_decodable(cfg.rec_val, cfg.rec_val_idx, cfg.threads, cfg.max_image_pixels)
 
 
 def train(cfg):

@@ -4,14 +4,13 @@ Our networks save under GluonCV's structural names, so both kinds load with a pl
 ``net.load_parameters(path)``. Used by ``eval``, ``export``, the distillation teacher (§5.3) and
 fine-tuning (``train --pretrained``).
 """
-import json
 import os
 from typing import NamedTuple, Optional
 
 import mxnet as mx
 
-from . import checkpoint
-from .errors import UsageError
+from . import checkpoint, textfile
+from .errors import UsageError, shown
 from .models import check_input_size, check_model, default_input_size, get_model
 from .zoo import zoo_model
 
@@ -61,9 +60,10 @@ def resolve_params(path, role="model", flag="--params", checkpoint_name=None):
                          % (path, checkpoint.MODEL_FILE, flag))
     name = checkpoint_name or DEFAULT_CHECKPOINT
     if name not in names:
-        raise UsageError("%s has no complete checkpoint %r; choose one of %s with --checkpoint "
+        raise UsageError("%s has no complete checkpoint %s; choose one of %s with --checkpoint "
                          "NAME (or pass its folder %s)"
-                         % (path, name, ", ".join(names), os.path.join(root, names[0])))
+                         % (path, shown(name, quoted=True), ", ".join(names),
+                            os.path.join(root, names[0])))
     folder = checkpoint.latest(root) if name == "latest" else os.path.join(root, name)
     return os.path.join(folder, checkpoint.MODEL_FILE)
 
@@ -73,11 +73,7 @@ def run_config(path, params):
     config.json, else the config its checkpoint's state.json stores; None for other files."""
     config_file = os.path.join(path, "config.json")
     if os.path.isdir(path) and os.path.isfile(config_file):
-        try:
-            with open(config_file, encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError) as err:
-            raise UsageError("cannot read the run's %s (%s)" % (config_file, err)) from None
+        return textfile.load_json(config_file, "the run's %s" % config_file)
     try:
         return checkpoint.read_state(os.path.dirname(params)).get("config")
     except UsageError:

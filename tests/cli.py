@@ -2,6 +2,8 @@
 
 Every child gets stdin from /dev/null, UTF-8 text, the package on PYTHONPATH and default signal
 dispositions (:func:`baseline.restore_child_signals`), whatever the runner inherited."""
+import functools
+import json
 import os
 import signal
 import subprocess
@@ -67,3 +69,28 @@ def one_line_error(proc, code=2):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     return lines[0]
+
+
+PEAK_CODE = ("import json, resource, subprocess, sys; "
+             "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "print(json.dumps([p.returncode, p.stdout, p.stderr, "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
+
+
+def run_cli_peak(*args, timeout=LIMIT, cwd=None, code=None):
+    """(CompletedProcess of ``gluon-tricks ARGS``, its peak resident memory in MB). The CLI is the
+    only child of a fresh Python process, so that process's RUSAGE_CHILDREN peak is the CLI's
+    alone (this test process has had other children). ``code`` runs ``python -c CODE`` instead."""
+    command = [sys.executable] + (["-c", code] if code else
+                                  ["-m", "gluon_tricks"] + [str(a) for a in args])
+    outer = run([sys.executable, "-c", PEAK_CODE] + command, timeout=timeout, cwd=cwd)
+    assert outer.returncode == 0, outer.stderr
+    returncode, stdout, stderr, peak_kb = json.loads(outer.stdout)
+    return subprocess.CompletedProcess(command, returncode, stdout, stderr), peak_kb / 1024
+
+
+@functools.lru_cache(maxsize=None)
+def import_peak_mb():
+    """Peak memory of a process that imports the CLI with all its commands (MXNet, GluonCV,
+    OpenCV), the baseline of :func:`run_cli_peak` measurements (measured once)."""
+    return run_cli_peak(code="import gluon_tricks.cli; gluon_tricks.cli.build_parser()")[1]

@@ -18,8 +18,9 @@ class _DevicesAction(argparse.Action):
             text = "gpu:%s" % value
         elif option_string == "--cpus":
             text = "cpu:%d" % value
-        elif value < 0:
-            parser.error("--num-gpus must be ≥ 0, got %d" % value)
+        elif not 0 <= value <= devices.MAX_DEVICES:
+            parser.error("--num-gpus must be between 0 and %d, got %d"
+                         % (devices.MAX_DEVICES, value))
         else:           # GluonCV: N GPUs numbered 0..N-1, the CPU when N is 0
             text = "gpu:" + ",".join(map(str, range(value))) if value else devices.DEFAULT
         setattr(namespace, self.dest, text)

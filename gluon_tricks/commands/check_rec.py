@@ -1,6 +1,6 @@
 """``gluon-tricks check-rec FILE``: list every damaged record of a .rec file (exit 1 if any);
 ``--repair OUT`` writes a copy without them."""
-from ..data import check, prepare
+from ..data import check, imagesize, prepare
 
 NAME = "check-rec"
 HELP = ("scan a .rec (and its .idx), decoding every image, and list every bad record (exit 1 if "
@@ -17,6 +17,7 @@ def configure(parser):
                         help="only check the image signature instead of decoding every image (faster)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="decode threads (default: all cores)")
+    imagesize.add_argument(parser)
     parser.add_argument("--repair", metavar="OUT",
                         help="also write OUT.rec/.idx (and .lst/.classes if FILE has them) without the "
                              "bad records; OUT must not exist. Exit 0 once written")
@@ -26,7 +27,8 @@ def run(args):
     out = prepare.strip_record_extension(args.repair) if args.repair else None
     if out:
         check.repair_outputs(args.rec, out)   # refuse an existing OUT before the long scan
-    report = check.check_record_file(args.rec, args.idx, decode=args.decode, threads=args.threads)
+    report = check.check_record_file(args.rec, args.idx, decode=args.decode, threads=args.threads,
+                                     max_pixels=args.max_image_pixels)
     print("\n".join(report.summary_lines()))
     if out:
         written = check.repair(report, out)

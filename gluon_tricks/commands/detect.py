@@ -1,7 +1,8 @@
 """``gluon-tricks detect``: Faster R-CNN on Pascal VOC from one of our classifiers (§6.1, Table 8)."""
 import os
 
-from ..errors import UsageError
+from ..data.record import check_batch_fits
+from ..errors import UsageError, shown
 from ..transfer import detection as det
 from ..transfer.backbone import BACKBONES
 from ..transfer.run import add_common_arguments, start
@@ -31,14 +32,15 @@ def run(args):
     if args.short < 32 or args.max_size < args.short or args.lr_warmup < 0:
         raise UsageError("need --short ≥ 32, --max-size ≥ --short and --lr-warmup ≥ 0, got %d, "
                          "%d and %d" % (args.short, args.max_size, args.lr_warmup))
+    check_batch_fits(1, args.max_size, "--max-size")   # an image is at most --max-size a side
     train_splits = det.parse_splits(args.train_splits, "--train-splits")
     test_splits = det.parse_splits(args.test_splits, "--test-splits")
     root = os.path.abspath(args.data_root)
     try:
         decay = sorted(int(e) for e in args.lr_decay_epoch.split(",") if e.strip())
     except ValueError:
-        raise UsageError("--lr-decay-epoch takes epochs like 14,20, got %r"
-                         % args.lr_decay_epoch) from None
+        raise UsageError("--lr-decay-epoch takes epochs like 14,20, got %s"
+                         % shown(args.lr_decay_epoch, quoted=True)) from None
     extra = dict(train_splits=args.train_splits, test_splits=args.test_splits, short=args.short,
                  max_size=args.max_size, lr_decay_epochs=decay, lr_warmup=args.lr_warmup,
                  title="Faster R-CNN on Pascal VOC (paper §6.1, Table 8)")
@@ -49,8 +51,8 @@ def run(args):
         return det.Detection(net, root, train_splits, test_splits, contexts, cfg), loaded
 
     def check_data():
-        det.check_voc(root, train_splits)
-        det.check_voc(root, test_splits)
+        det.check_voc(root, train_splits, args.max_image_pixels)
+        det.check_voc(root, test_splits, args.max_image_pixels)
 
     result = start(args, extra, check_data, make_task)
     if result is not None:

@@ -7,6 +7,7 @@ and its ``best`` checkpoint; a zoo file name brings its network. GluonCV's
 """
 import os
 
+from ..data import imagesize
 from ..data.record import check_inputs, val_iter
 from ..data.recordfile import check_decodable, index_path
 from ..devices import usable_contexts
@@ -30,6 +31,7 @@ def configure(p):
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
     arguments.add_devices(p)
     arguments.add_threads(p)
+    imagesize.add_argument(p)
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="float16 casts the network (BatchNorm keeps float32 parameters)")
 
@@ -57,7 +59,7 @@ def run(args):
     batch = args.batch_size * len(contexts)
     size = source.input_size
     check_inputs(rec, idx, batch, size, args.threads)
-    check_decodable(rec, idx, args.threads)
+    check_decodable(rec, idx, args.threads, args.max_image_pixels)
     loaded = load_model(source.model, source.params, classes=source.classes, ctx=contexts)
     net = loaded.net
     if args.dtype == "float16":

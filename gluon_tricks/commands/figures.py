@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import checkpoint, outputs, plots
 from ..data.record import check_inputs, split_to_contexts, val_iter
+from ..data import imagesize
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
 from ..errors import UsageError
@@ -50,6 +51,7 @@ def configure(p):
                    help="use only the first N validation batches (0: all)")
     arguments.add_devices(p)
     arguments.add_threads(g)
+    imagesize.add_argument(g)
     p.add_argument("--overwrite", action="store_true",
                    help="replace figures already in OUT_DIR (refused otherwise)")
 
@@ -108,7 +110,7 @@ def fig4b_inputs(args):
     for params, config, name in models:
         size = config.get("input_size") or default_input_size(name)
         check_inputs(rec, idx, args.batch_size * len(contexts), size, args.threads)
-    check_decodable(rec, idx, args.threads)
+    check_decodable(rec, idx, args.threads, args.max_image_pixels)
     return models, rec, idx, contexts
 
 

@@ -1,5 +1,5 @@
 """``gluon-tricks flops``: parameters and multiply-accumulates per model (paper Table 5)."""
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from ..flops import model_cost
 from ..models import default_input_size, list_models
 
@@ -18,7 +18,8 @@ def configure(parser):
 def run(args):
     unknown = [m for m in args.models if m not in list_models()]
     if unknown:
-        raise UsageError("unknown model %r; choose from: %s" % (unknown[0], ", ".join(list_models())))
+        raise UsageError("unknown model %s; choose from: %s"
+                         % (shown(unknown[0], quoted=True), ", ".join(list_models())))
     if args.size is not None and args.size < 1:
         raise UsageError("--size must be a positive number of pixels, got %d" % args.size)
     if args.classes < 1:

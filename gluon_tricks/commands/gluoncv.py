@@ -6,7 +6,7 @@ import argparse
 
 from ..data.augment import MEAN_RGB, STD_RGB
 from ..data.record import VAL_CROP_RATIO
-from ..errors import UsageError
+from ..errors import UsageError, shown
 
 GROUP = "GluonCV train_imagenet.py flags"
 OUTSIDE_PAPER = {
@@ -23,7 +23,8 @@ def _triple(text):
     except ValueError:
         values = ()
     if len(values) != 3:
-        raise argparse.ArgumentTypeError("takes three comma-separated numbers, got %r" % text)
+        raise argparse.ArgumentTypeError("takes three comma-separated numbers, got %s"
+                                         % shown(text, quoted=True))
     return values
 
 

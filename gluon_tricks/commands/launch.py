@@ -6,7 +6,7 @@ processes with the DMLC_* environment and relays their output behind "[worker 0]
 
 Several hosts: no launcher is needed. On every process set DMLC_PS_ROOT_URI and DMLC_PS_ROOT_PORT
 (the scheduler's address), DMLC_NUM_SERVER and DMLC_NUM_WORKER (job totals), DMLC_NODE_HOST (the
-host's own address) and DMLC_ROLE; run ``python -c "import mxnet"`` as the one scheduler and as
+host's own address) and DMLC_ROLE; run ``python -I -c "import mxnet"`` as the one scheduler and as
 each server, and ``gluon-tricks train --kvstore dist_sync ...`` as each worker, by hand or with
 dmlc-tracker's ssh launcher. The --help epilog spells it out.
 """

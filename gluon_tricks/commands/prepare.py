@@ -3,7 +3,7 @@ import os
 import sys
 
 from .. import outputs
-from ..data import prepare
+from ..data import imagesize, prepare
 from ..data.recordfile import output_paths
 
 NAME = "prepare"
@@ -25,6 +25,7 @@ def add_encode_options(parser):
     group.add_argument("--no-shuffle", dest="shuffle", action="store_false",
                        help="keep the sorted file order")
     group.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
+    imagesize.add_argument(group)
     group.add_argument("--overwrite", action="store_true",
                        help="replace existing output files (refused otherwise)")
 
@@ -69,7 +70,8 @@ def configure(parser):
 
 def encode_options(args):
     return prepare.EncodeOptions(resize=args.resize, quality=args.quality, pass_through=args.pass_through,
-                                 threads=args.threads, shuffle=args.shuffle, seed=args.seed)
+                                 threads=args.threads, shuffle=args.shuffle, seed=args.seed,
+                                 max_pixels=args.max_image_pixels)
 
 
 def claim_outputs(prefixes, flag, overwrite):

@@ -1,4 +1,5 @@
 """``gluon-tricks segment``: FCN on ADE20K from one of our classifiers (§6.2, Table 9)."""
+from ..data.record import check_batch_fits
 from ..errors import UsageError
 from ..transfer import segmentation as seg
 from ..transfer.backbone import BACKBONES
@@ -28,6 +29,8 @@ def configure(p):
 def run(args):
     if args.crop_size < 32 or args.base_size < args.crop_size // 2 or args.batch_size < 1:
         raise UsageError("need --crop-size ≥ 32, --base-size ≥ crop/2 and --batch-size ≥ 1")
+    check_batch_fits(args.batch_size, args.crop_size, "--batch-size or --crop-size")
+    check_batch_fits(1, 2 * args.base_size, "--base-size")   # rescaled to up to twice that
     extra = dict(batch_size=args.batch_size, base_size=args.base_size, crop_size=args.crop_size,
                  aux=not args.no_aux, aux_weight=seg.AUX_WEIGHT, multi_scale=args.multi_scale,
                  title="FCN on ADE20K (paper §6.2, Table 9)")
@@ -35,9 +38,11 @@ def run(args):
     def make_task(cfg, contexts):
         net, loaded = seg.build(cfg["backbone"], cfg["backbone_params"], contexts, cfg["aux"],
                                 cfg["base_size"], cfg["crop_size"])
-        return seg.Segmentation(net, cfg["data_root"], contexts, cfg), loaded
+        return seg.Segmentation(net, cfg["data_root"], contexts, cfg,
+                                args.max_image_pixels), loaded
 
-    result = start(args, extra, lambda: seg.check_ade(args.data_root), make_task)
+    result = start(args, extra, lambda: seg.check_ade(args.data_root, args.max_image_pixels),
+                   make_task)
     if result is not None:
         print("pixAcc %.2f%%, mIoU %.2f%% (ADE20K validation)"
               % (100 * result["pixAcc"], 100 * result["mIoU"]))

@@ -1,11 +1,11 @@
 """``gluon-tricks train``: the parser is generated from TrainConfig's fields (flags named after
 GluonCV's train_imagenet.py), plus the shared device flags and GluonCV's other flags."""
 import dataclasses
-import json
 import os
 
-from .. import checkpoint, configfile, options
-from ..config import TrainConfig, build, resolve
+from .. import checkpoint, configfile, options, textfile
+from ..config import NOT_SAVED, TrainConfig, build, resolve
+from ..data import imagesize
 from ..errors import UsageError
 from . import arguments, gluoncv
 
@@ -16,26 +16,28 @@ HELP = "train a network with the paper's tricks (--recipe tableN/row for a paper
 def configure(p):
     groups = options.add_arguments(p, TrainConfig)
     arguments.add_devices(p, default=None, group=groups.get("devices"))
+    imagesize.add_argument(groups["data"], default=None)
     gluoncv.add_arguments(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration as JSON and exit")
     p.add_argument("--config", metavar="FILE",
                    help="settings from FILE: what --print-config printed, or a run's config.json "
                         "(JSON; YAML if named .yaml/.yml); flags given with it win, and totals "
-                        "(batch, lr under --lr-per-256, devices) are computed again")
+                        "(batch, lr under --lr-per-256, devices) are computed again; where the "
+                        "run writes, --resume, --overwrite and --max-image-pixels come from flags "
+                        "only")
 
 
 def config_from_args(args, env=os.environ):
     """The resolved TrainConfig for parsed ``args``."""
     given = options.given(args, TrainConfig)
-    if args.devices is not None:
-        given["devices"] = args.devices
+    for name in ("devices", "max_image_pixels"):    # flags shared with other commands
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
     given = gluoncv.translate(args, given)
     if args.config:
-        given = configfile.merge(configfile.read(args.config), given)
-    if given.get("resume"):
-        return resumed_config(given, env)
-    return build(given, env)
+        given = configfile.merged(args.config, given)
+    return resumed_config(given, env) if given.get("resume") else build(given, env)
 
 
 def saved_run_config(run_dir):
@@ -51,8 +53,7 @@ def saved_run_config(run_dir):
     if not os.path.isfile(path):
         raise UsageError("--resume %s: no run there (no config.json, no checkpoint); start a new "
                          "run with --save-dir %s" % (run_dir, run_dir))
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return textfile.load_json(path, "the run's %s" % path)
 
 
 def resumed_config(given, env=os.environ):
@@ -64,7 +65,8 @@ def resumed_config(given, env=os.environ):
         raise UsageError("--resume %s continues that run in its own folder; leave out --save-dir %s"
                          % (run_dir, given["save_dir"]))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in saved_run_config(run_dir).items() if k in fields}
+    values = {k: v for k, v in saved_run_config(run_dir).items()
+              if k in fields and k not in NOT_SAVED}
     values.update(given, save_dir=run_dir, resume=run_dir)
     return resolve(TrainConfig(**values), env)
 

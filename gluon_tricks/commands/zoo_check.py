@@ -4,9 +4,10 @@ import os
 import sys
 
 from ..data.record import check_inputs, val_iter
+from ..data import imagesize
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from ..evaluate import evaluate
 from ..models import check_model, default_input_size
 from ..weights import load_model
@@ -36,6 +37,7 @@ def configure(p):
                    help="score only the first N batches per model (0: the whole set)")
     arguments.add_devices(p)
     arguments.add_threads(p)
+    imagesize.add_argument(p)
 
 
 def score(model, path, rec, idx, batch, contexts, threads, limit):
@@ -75,7 +77,7 @@ def chosen_models(names):
         return None
     models = [name.strip() for name in names.split(",") if name.strip()]
     if not models:
-        raise UsageError("--models takes comma-separated model names, got %r" % names)
+        raise UsageError("--models takes comma-separated model names, got %s" % shown(names, quoted=True))
     for model in models:
         check_model(model, flag="--models")
     return models
@@ -102,7 +104,7 @@ def run(args):
     batch = args.batch_size * len(contexts)
     check_inputs(args.rec, idx, batch, default_input_size((wanted or ["resnet50_v1"])[0]),
                  args.threads)
-    check_decodable(args.rec, idx, args.threads)
+    check_decodable(args.rec, idx, args.threads, args.max_image_pixels)
     if args.download:
         download_missing(folder, wanted or [p.model for p in PUBLISHED])
     if not os.path.isdir(folder):

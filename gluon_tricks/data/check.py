@@ -17,10 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import UsageError
-from . import codec, prepare, recordfile
+from . import codec, imagesize, prepare, recordfile
 
 CHUNK = 1 << 20
-IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 
 
 @dataclass
@@ -144,8 +143,9 @@ def scan_frames(handle, size):
                 break
 
 
-def check_payload(payload, decode):
-    """(labels, None) for a good image record payload, or (None, reason)."""
+def check_payload(payload, decode, max_pixels=imagesize.MAX_PIXELS):
+    """(labels, None) for a good image record payload, or (None, reason). Without ``decode``,
+    the image's header alone is checked (a known format declaring at most ``max_pixels``)."""
     header_size = recordfile.IMAGE_HEADER.size
     if len(payload) < header_size:
         return None, ("header unparsable: %d bytes, an image record header needs %d"
@@ -168,13 +168,13 @@ def check_payload(payload, decode):
         return None, "image data changed since prepare wrote it (checksum mismatch)"
     if codec.truncated_jpeg(body):
         return None, "not a decodable image: JPEG data is truncated (no end-of-image marker)"
-    if decode:
-        try:
-            codec.decode(body, 1, 1)   # strict, at the smallest scale: all entropy-coded data is read
-        except codec.DecodeError as err:
-            return None, "%s; %d bytes starting %s" % (err, len(body), body[:8].hex())
-    elif not body.startswith(IMAGE_SIGNATURES):
-        return None, "not a decodable image: no known image signature (starts %s)" % body[:8].hex()
+    try:
+        if decode:   # strict, at the smallest scale: all entropy-coded data is read
+            codec.decode(body, 1, 1, max_pixels=max_pixels)
+        else:
+            codec.check_size(body, max_pixels)
+    except codec.DecodeError as err:
+        return None, "%s; %d bytes starting %s" % (err, len(body), body[:8].hex())
     return labels, None
 
 
@@ -184,15 +184,17 @@ def default_idx(rec_path):
     return candidate if os.path.isfile(candidate) else None
 
 
-def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progress=True):
-    """Scan ``rec_path`` once; return a Report listing every bad record and idx entry."""
+def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progress=True,
+                      max_pixels=imagesize.MAX_PIXELS):
+    """Scan ``rec_path`` once; return a Report listing every bad record and idx entry (images
+    declaring more than ``max_pixels`` pixels among them, not decoded)."""
     if not os.path.isfile(rec_path):
         raise UsageError("%s not found; pass an existing .rec file" % rec_path)
     if idx_path is not None and not os.path.isfile(idx_path):
         raise UsageError("%s not found; pass the .idx that belongs to %s, or omit --idx"
                          % (idx_path, rec_path))
-    if threads is not None and threads < 1:
-        raise UsageError("--threads must be >= 1, got %d" % threads)
+    if threads is not None:
+        prepare.check_threads(threads)
     idx_path = idx_path or default_idx(rec_path)
     entries = recordfile.read_idx(idx_path) if idx_path else []
     size = os.path.getsize(rec_path)
@@ -207,7 +209,7 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
         kind, ordinal, offset, data = event
         if kind == "problem":
             return ordinal, offset, None, data
-        labels, reason = check_payload(data, decode)
+        labels, reason = check_payload(data, decode, max_pixels)
         return ordinal, offset, labels, reason
 
     with open(rec_path, "rb") as handle, \

@@ -4,11 +4,15 @@ JPEGs go through libjpeg-turbo (``simplejpeg``): it decodes at 1/2, 1/4 or 1/8 s
 when the image is at least twice the size asked for, reports libjpeg's warnings (truncated or
 corrupt data) as errors we can attribute to a file or record instead of printing them, and
 encodes several times faster than OpenCV's wheels. Other formats, CMYK/YCCK JPEGs and JPEGs
-with an EXIF rotation are decoded by OpenCV, which converts and rotates them.
+with an EXIF rotation are decoded by OpenCV, which converts and rotates them. Nothing is decoded
+whose header declares more pixels than the limit (see imagesize), or whose size the header does
+not tell.
 """
 import cv2
 import numpy as np
 import simplejpeg
+
+from . import imagesize
 
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 TRUNCATED = "Premature end of JPEG file"
@@ -85,13 +89,26 @@ def decode_opencv(data):
     return image
 
 
-def decode(data, min_height=0, min_width=0, strict=True):
+def check_size(data, max_pixels):
+    """DecodeError unless ``data``'s header declares its size, at most ``max_pixels`` pixels."""
+    size = imagesize.size_of_bytes(data)
+    if size is None:
+        raise DecodeError("not a decodable image (no JPEG, PNG, BMP, PPM/PGM, WebP or TIFF "
+                          "header)")
+    problem = imagesize.too_many_pixels(size, max_pixels)
+    if problem:
+        raise DecodeError(problem)
+
+
+def decode(data, min_height=0, min_width=0, strict=True, max_pixels=imagesize.MAX_PIXELS):
     """(BGR image, warning or None) of encoded bytes; DecodeError when they are not an image.
 
     A JPEG is decoded at the smallest of 1, 1/2, 1/4, 1/8 scale that keeps it at least
     ``min_height`` × ``min_width`` (0: full size). Truncated JPEGs are errors; other libjpeg
-    warnings (corrupt data) are errors when ``strict``, else returned beside the image.
+    warnings (corrupt data) are errors when ``strict``, else returned beside the image. Images
+    that :func:`check_size` refuses are not decoded.
     """
+    check_size(data, max_pixels)
     if not data.startswith(JPEG_SIGNATURE):
         return decode_opencv(data), None
     try:

@@ -224,6 +224,10 @@ def make_demo_data(out_dir, seed=0, classes=10, train_per_class=260, val_per_cla
                          % (len(KINDS), len(KINDS), classes))
     if train_per_class < 1 or val_per_class < 1:
         raise UsageError("--train-per-class and --val-per-class must be >= 1")
+    if seed < 0:
+        raise UsageError("--seed must be ≥ 0, got %d" % seed)
+    if threads is not None:
+        prepare.check_threads(threads)
     params = {"seed": seed, "classes": classes, "train_per_class": train_per_class,
               "val_per_class": val_per_class, "min_side": MIN_SIDE, "max_side": MAX_SIDE,
               "quality": JPEG_QUALITY, "format": MANIFEST_FORMAT}

@@ -18,7 +18,8 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..errors import UsageError
-from . import codec, recordfile
+from ..options import MAX_PARALLEL
+from . import codec, imagesize, recordfile, rooted
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
@@ -32,11 +33,13 @@ class SkipImage(Exception):
 @dataclass
 class EncodeOptions:
     """How each image is stored: shorter side resized to ``resize`` (0 = keep), JPEG quality,
-    or the original bytes unchanged (``pass_through``)."""
+    or the original bytes unchanged (``pass_through``); images declaring more than
+    ``max_pixels`` pixels are skipped undecoded."""
 
     resize: int = 0
     quality: int = 95
     pass_through: bool = False
+    max_pixels: int = imagesize.MAX_PIXELS
     threads: int = os.cpu_count() or 1
     shuffle: bool = True
     seed: int = 0
@@ -46,13 +49,23 @@ class EncodeOptions:
         """Raise UsageError for option values that cannot work together."""
         if self.resize < 0:
             raise UsageError("--resize must be >= 0 (0 keeps the original size), got %d" % self.resize)
+        if self.resize ** 2 > self.max_pixels:
+            raise UsageError("--resize %d makes images of at least %d×%d pixels, more than "
+                             "--max-image-pixels %d" % (self.resize, self.resize, self.resize,
+                                                        self.max_pixels))
         if not 1 <= self.quality <= 100:
             raise UsageError("--quality must be between 1 and 100, got %d" % self.quality)
         if self.pass_through and self.resize:
             raise UsageError("--pass-through stores the original bytes, so it cannot be combined "
                              "with --resize; drop one of them")
-        if self.threads < 1:
-            raise UsageError("--threads must be >= 1, got %d" % self.threads)
+        check_threads(self.threads)
+
+
+def check_threads(threads):
+    """UsageError unless 1 ≤ ``threads`` ≤ MAX_PARALLEL (each thread keeps a few images ahead
+    of the writer in memory: a huge count would hold the whole data set)."""
+    if not 1 <= threads <= MAX_PARALLEL:
+        raise UsageError("--threads must be between 1 and %d, got %d" % (MAX_PARALLEL, threads))
 
 
 @dataclass
@@ -162,11 +175,12 @@ def encode_image(path, options):
     data = read_bytes(path)
     try:
         if options.pass_through:
-            return data, codec.decode(data, 1, 1, strict=False)[1]
+            return data, codec.decode(data, 1, 1, strict=False, max_pixels=options.max_pixels)[1]
         size = codec.jpeg_size(data)   # known before decoding for JPEGs only
         target = codec.shorter_side_size(*size, options.resize) if size and options.resize else (0, 0)
         image, warning = codec.decode(data, min_height=round(AREA_MARGIN * target[1]),
-                                      min_width=round(AREA_MARGIN * target[0]), strict=False)
+                                      min_width=round(AREA_MARGIN * target[0]), strict=False,
+                                      max_pixels=options.max_pixels)
         if options.resize:
             image = codec.resize(image, codec.shorter_side_size(*(size or image.shape[:2]),
                                                                 options.resize))
@@ -311,7 +325,7 @@ def read_val_labels(path):
     if not os.path.isfile(path):
         raise UsageError("--val-labels file %s not found" % path)
     labels = {}
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         lines = handle.read().splitlines()
     csv_format = bool(lines) and lines[0].startswith("ImageId")
     for number, line in enumerate(lines[1:] if csv_format else lines, 2 if csv_format else 1):
@@ -403,9 +417,10 @@ PLACES365_VAL_DIRS = ("val_256", "val_large")
 
 
 def read_places_list(path, image_dir):
-    """Items from an official Places365 list file ('relative/path.jpg label' per line)."""
-    items = []
-    with open(path, encoding="utf-8") as handle:
+    """Items from an official Places365 list file ('relative/path.jpg label' per line); a path
+    leading outside ``image_dir`` is a UsageError naming the line."""
+    items, root = [], rooted.Root(image_dir)
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
         for number, line in enumerate(handle, 1):
             parts = line.split()
             if not parts:
@@ -419,6 +434,7 @@ def read_places_list(path, image_dir):
                 raise UsageError("%s line %d: label %d is outside 0..%d"
                                  % (path, number, label, PLACES365_CLASSES - 1))
             relpath = name.lstrip("/")
+            root.check(os.path.join(image_dir, relpath), "%s line %d" % (path, number))
             items.append(Item(label, os.path.join(image_dir, relpath), relpath))
     return items
 

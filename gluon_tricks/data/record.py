@@ -52,7 +52,8 @@ import math
 import mxnet as mx
 from mxnet import gluon
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
+from ..options import INT_LIMIT
 from .augment import MEAN_RGB, PRESETS, STD_RGB, on_device
 from .recordfile import require_record_pair
 
@@ -83,8 +84,9 @@ def part_sizes(count, num_parts):
 
 
 def _positive_int(value, what, hint):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UsageError("%s must be a positive integer, got %r; %s" % (what, value, hint))
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < INT_LIMIT:
+        raise UsageError("%s must be a positive integer below 2^31, got %s; %s"
+                         % (what, shown(value, quoted=True), hint))
 
 
 def check_inputs(rec, idx, batch_size, input_size, threads):
@@ -95,7 +97,18 @@ def check_inputs(rec, idx, batch_size, input_size, threads):
     _positive_int(input_size, "input size", "pass the image side S, e.g. 224")
     _positive_int(batch_size, "batch size", "pass e.g. 32")
     _positive_int(threads, "decoding threads", "pass e.g. 4")
+    check_batch_fits(batch_size, input_size)
     return require_record_pair(rec, idx)
+
+
+def check_batch_fits(batch_size, input_size, flags="--batch-size or --input-size"):
+    """UsageError when a (B, 3, S, S) batch is over 2^31 numbers, more than an MXNet array of
+    this build holds (it counts elements in 32-bit integers); the message says to lower
+    ``flags``."""
+    if batch_size * 3 * input_size ** 2 >= INT_LIMIT:
+        raise UsageError("%d image%s of %d×%d pixels %s over 2^31 numbers, more than an MXNet array "
+                         "holds; lower %s" % (batch_size, "s" if batch_size > 1 else "", input_size,
+                                              input_size, "are" if batch_size > 1 else "is", flags))
 
 
 def _image_record_iter(rec, idx, batch_size, input_size, threads, **kwargs):
@@ -204,11 +217,12 @@ def train_iter(rec, idx, batch_size, input_size, aug="paper", threads=4, num_par
     every epoch.
     """
     if aug not in PRESETS:
-        raise UsageError("unknown augmentation %r; choose one of: %s" % (aug, ", ".join(PRESETS)))
+        raise UsageError("unknown augmentation %s; choose one of: %s"
+                         % (shown(aug, quoted=True), ", ".join(PRESETS)))
     _positive_int(num_parts, "number of parts", "pass the number of workers")
     if not isinstance(part_index, int) or not 0 <= part_index < num_parts:
-        raise UsageError("part index %r is outside 0..%d; pass this worker's rank"
-                         % (part_index, num_parts - 1))
+        raise UsageError("part index %s is outside 0..%d; pass this worker's rank"
+                         % (shown(part_index), num_parts - 1))
     count = check_inputs(rec, idx, batch_size, input_size, threads)
     smallest = min(part_sizes(count, num_parts))
     if smallest < batch_size:

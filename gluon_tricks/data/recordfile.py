@@ -5,13 +5,15 @@ reported precisely instead of crashing the C++ reader.
 """
 import contextlib
 import glob
+import math
 import os
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
+from . import imagesize
 
 MAGIC = 0xCED7230A
 FRAME_HEADER = struct.Struct("<II")      # magic, lrecord (cflag in the top 3 bits, length below)
@@ -86,10 +88,14 @@ def read_idx(idx_path):
                 continue
             parts = line.split("\t")
             try:
-                entries.append((int(parts[0]), int(parts[1])))
+                key, offset = int(parts[0]), int(parts[1])
             except (IndexError, ValueError):
-                raise UsageError("%s line %d is not 'key<TAB>offset' (%r); %s"
-                                 % (idx_path, number, line.strip()[:60], FIX_HINT)) from None
+                offset = -1
+            if offset < 0:
+                raise UsageError("%s line %d is not 'key<TAB>offset' with an offset ≥ 0 (%s); %s"
+                                 % (idx_path, number, shown(line.strip()[:60], quoted=True),
+                                    FIX_HINT))
+            entries.append((key, offset))
     return entries
 
 
@@ -168,82 +174,123 @@ def checksum_mismatch(id2, body):
 
 
 class RecordScan(NamedTuple):
-    """What :func:`scan_records` learnt: the record count and the largest label (None if none)."""
+    """What :func:`scan_records` learnt: the record count, the largest label (None if none), the
+    idx key and byte offset of a record that holds it, and how many distinct labels occur."""
 
     count: int
     max_label: Optional[int]
+    max_label_at: Optional[tuple]
+    distinct_labels: int
 
 
 def _frame_problem(handle, offset, size):
-    """(problem or None, end of the record's frames, its first IRHeader bytes) for a record
-    starting at ``offset``; follows split records through their middle and last parts."""
+    """(problem or None, end of the record's frames, its first IRHeader bytes, its first frame's
+    length) for a record starting at ``offset``; follows split records through their middle and
+    last parts."""
     handle.seek(offset)
     raw = handle.read(FRAME_HEADER.size + IMAGE_HEADER.size)
     if len(raw) < FRAME_HEADER.size:
-        return "past the end of the file", None, b""
+        return "past the end of the file", None, b"", 0
     magic, lrecord = FRAME_HEADER.unpack_from(raw)
     if magic != MAGIC:
-        return "no record starts there (bad magic)", None, b""
-    cflag, length = split_lrecord(lrecord)
+        return "no record starts there (bad magic)", None, b"", 0
+    cflag, first_length = split_lrecord(lrecord)
     if cflag not in (WHOLE, FIRST):
-        return "it is the middle of a split record", None, b""
-    head = raw[FRAME_HEADER.size:FRAME_HEADER.size + length]
-    end = offset + FRAME_HEADER.size + padded(length)
+        return "it is the middle of a split record", None, b"", 0
+    head = raw[FRAME_HEADER.size:FRAME_HEADER.size + first_length]
+    end = offset + FRAME_HEADER.size + padded(first_length)
     while cflag != WHOLE and cflag != LAST:
         frame = read_frame_header(handle, end)
         if frame is None or frame[0] not in (MIDDLE, LAST):
-            return "its continuation at byte %d is damaged" % end, None, b""
+            return "its continuation at byte %d is damaged" % end, None, b"", 0
         cflag, length = frame
         end += FRAME_HEADER.size + padded(length)
     if end > size:
-        return "it runs past the end of the file (%d bytes)" % size, None, b""
-    return None, end, head
+        return "it runs past the end of the file (%d bytes)" % size, None, b"", 0
+    return None, end, head, first_length
 
 
-def _labels(handle, offset, head):
-    """The labels in a record's IRHeader (``flag`` > 0: that many floats follow the header)."""
+def _labels(handle, offset, head, length):
+    """The labels in a record's IRHeader (``flag`` > 0: that many floats follow the header), or
+    None when the first ``length`` payload bytes cannot hold them."""
     if len(head) < IMAGE_HEADER.size:
         return []
     flag, label, _, _ = IMAGE_HEADER.unpack(head)
     if flag == 0:
         return [label]
+    if IMAGE_HEADER.size + 4 * flag > length:
+        return None
     handle.seek(offset + FRAME_HEADER.size + IMAGE_HEADER.size)
-    raw = handle.read(4 * flag)
-    return list(struct.unpack("<%df" % (len(raw) // 4), raw[:len(raw) // 4 * 4]))
+    return list(struct.unpack("<%df" % flag, handle.read(4 * flag)))
 
 
-def scan_records(rec_path, idx_path):
+def scan_records(rec_path, idx_path, max_pixels=None):
     """Check the framing of every record of a .rec through its .idx, reading frame and image
     headers only (no payloads), so a damaged file is named before MXNet's reader aborts on it.
 
     Records must start where the .idx says, be whole, and follow each other without unindexed
-    bytes in between. Raises UsageError naming the damaged records; returns a RecordScan.
+    bytes in between; labels must be class numbers (finite, ≥ 0); with ``max_pixels``, no image
+    may declare more pixels in its header. Raises UsageError naming the records; returns a
+    RecordScan.
     """
     require_record_pair(rec_path, idx_path)
     entries = sorted(read_idx(idx_path), key=lambda entry: entry[1])
     size = os.path.getsize(rec_path)
-    bad, max_label, expected = [], None, entries[0][1]
+    bad, not_classes, oversized, expected = [], [], [], entries[0][1]
+    labels_seen, max_label, max_at = set(), None, None
     with open(rec_path, "rb") as handle:
         for key, offset in entries:
             if expected is not None and offset != expected:
                 what = ("%d unindexed bytes before it" % (offset - expected) if offset > expected
                         else "it overlaps the record before")
                 bad.append("record %d at byte %d (%s)" % (key, offset, what))
-            problem, end, head = _frame_problem(handle, offset, size)
-            if problem:
+            problem, end, head, length = _frame_problem(handle, offset, size)
+            labels = None if problem else _labels(handle, offset, head, length)
+            if labels is None:
+                expected = None if problem else end   # where a damaged record ends is unknown
+                problem = problem or "its header lists more labels than it holds"
                 bad.append("record %d at byte %d (%s)" % (key, offset, problem))
-                expected = None   # where a damaged record ends is unknown
                 continue
             expected = end
-            labels = _labels(handle, offset, head)
-            if labels:
-                top = int(max(labels))
-                max_label = top if max_label is None else max(max_label, top)
+            wrong = [label for label in labels if not (math.isfinite(label) and label >= 0)]
+            if wrong:
+                not_classes.append("record %d (byte %d) has label %s" % (key, offset, wrong[0]))
+                continue
+            for label in labels:
+                labels_seen.add(int(label))
+                if max_label is None or label > max_label:
+                    max_label, max_at = int(label), (key, offset)
+            if max_pixels is not None:
+                problem = imagesize.too_many_pixels(_declared_size(handle, offset), max_pixels)
+                if problem:
+                    oversized.append("record %d (byte %d): %s" % (key, offset, problem))
     if bad:
         raise UsageError("%s has %d damaged record%s: %s%s; MXNet's reader would abort on it; %s"
                          % (rec_path, len(bad), "" if len(bad) == 1 else "s", "; ".join(bad[:3]),
                             " ..." if len(bad) > 3 else "", REPAIR_HINT))
-    return RecordScan(len(entries), max_label)
+    for found, why in ((not_classes, "labels must be class numbers 0, 1, 2, ...; " + FIX_HINT),
+                       (oversized, "such an image takes that much memory in MXNet's reader")):
+        if found:
+            raise UsageError("%s: %s%s; %s" % (rec_path, found[0], " (and %d more)"
+                                               % (len(found) - 1) if len(found) > 1 else "", why))
+    return RecordScan(len(entries), max_label, max_at, len(labels_seen))
+
+
+def _declared_size(handle, offset):
+    """(height, width) the image of the record at ``offset`` declares in its header, or None;
+    reads the header's few segments only (a split record's parts are joined first)."""
+    handle.seek(offset)
+    raw = handle.read(FRAME_HEADER.size + IMAGE_HEADER.size + imagesize.HEAD_BYTES)
+    if len(raw) < FRAME_HEADER.size + IMAGE_HEADER.size:
+        return None
+    cflag, length = split_lrecord(FRAME_HEADER.unpack_from(raw)[1])
+    if cflag != WHOLE:
+        data = _payload(handle, offset)
+        return imagesize.size_of_bytes(data) if data else None
+    labels = IMAGE_HEADER.unpack_from(raw, FRAME_HEADER.size)[0]
+    skip = FRAME_HEADER.size + IMAGE_HEADER.size + 4 * labels
+    return imagesize.size_of_stream(handle, offset + skip, length + FRAME_HEADER.size - skip,
+                                    raw[skip:FRAME_HEADER.size + length])
 
 
 def _payload(handle, offset):
@@ -263,8 +310,9 @@ def _payload(handle, offset):
     return data[IMAGE_HEADER.size + 4 * flag:]
 
 
-def undecodable_records(rec_path, idx_path, threads=4):
-    """(key, byte offset) of every record whose image OpenCV cannot decode, in file order.
+def undecodable_records(rec_path, idx_path, threads=4, max_pixels=imagesize.MAX_PIXELS):
+    """(key, byte offset) of every record whose image OpenCV cannot decode, in file order;
+    images declaring more than ``max_pixels`` pixels are counted among them, not decoded.
 
     Decodes at a quarter of the size (libjpeg still reads every byte, so it fails where a full
     decode fails) to keep a pass over a validation set short."""
@@ -276,7 +324,7 @@ def undecodable_records(rec_path, idx_path, threads=4):
     def check(entry):
         with open(rec_path, "rb") as handle:
             data = _payload(handle, entry[1])
-        if not data:
+        if not data or imagesize.too_many_pixels(imagesize.size_of_bytes(data), max_pixels):
             return entry
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
         return entry if image is None or image.size == 0 else None
@@ -293,13 +341,15 @@ def name_undecodable(rec, bad):
                                                     "does" if len(bad) == 1 else "do")
 
 
-def check_decodable(rec_path, idx_path, threads=4):
-    """A one-line UsageError naming the records of a validation set that do not decode.
+def check_decodable(rec_path, idx_path, threads=4, max_pixels=imagesize.MAX_PIXELS):
+    """A one-line UsageError naming the records of a validation set that do not decode, or
+    whose image declares more than ``max_pixels`` pixels (see :func:`scan_records`).
 
     MXNet's validation reader divides by the width of an image that does not decode and kills
     the process (SIGFPE), which no handler can turn into a message: every command that reads a
     validation set (train, eval, zoo-check, figures) checks it first."""
-    bad = undecodable_records(rec_path, idx_path, threads)
+    scan_records(rec_path, idx_path, max_pixels)
+    bad = undecodable_records(rec_path, idx_path, threads, max_pixels)
     if bad:
         raise UsageError("%s; MXNet's validation reader would crash on it; %s and pass the copy"
                          % (name_undecodable(rec_path, bad), REPAIR_HINT))

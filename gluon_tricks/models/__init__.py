@@ -8,7 +8,7 @@ import io
 
 import mxnet as mx
 
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from . import inception, mobilenet, resnet
 from .init import initialize
 
@@ -31,7 +31,8 @@ def check_model(name, flag="--model"):
     """A one-line UsageError unless ``name`` is a registered network (``flag`` names the option)."""
     if name not in _REGISTRY:
         what = "teacher model" if flag == "--teacher" else "model"
-        raise UsageError("unknown %s %r; choose one of: %s" % (what, name, ", ".join(list_models())))
+        raise UsageError("unknown %s %s; choose one of: %s"
+                         % (what, shown(name, quoted=True), ", ".join(list_models())))
 
 
 def get_model(name, classes=1000, last_gamma=False, **kwargs):
@@ -39,23 +40,26 @@ def get_model(name, classes=1000, last_gamma=False, **kwargs):
     each residual block's last BN (paper §3.2, "zero γ"; networks without residual blocks ignore it)."""
     check_model(name)
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise UsageError("classes must be a positive integer, got %r" % (classes,))
+        raise UsageError("classes must be a positive integer, got %s" % shown(classes, quoted=True))
     return _REGISTRY[name](classes=classes, last_gamma=last_gamma, **kwargs)
 
 
 def infer_shapes(net, input_size, name="model"):
     """Shapes of every argument and internal output of ``net`` for one ``input_size``² image:
     (symbol, {argument: shape}, {internal output: shape}). A size the network cannot take (its
-    pooling windows outgrow the feature maps) raises a one-line UsageError."""
+    pooling windows outgrow the feature maps, or a tensor would pass MXNet's 2^31 elements)
+    raises a one-line UsageError."""
     sym = net(mx.sym.var("data"))
     internals = sym.get_internals()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # MXNet prints a banner on failure
             arg_shapes, out_shapes, _ = internals.infer_shape(data=(1, 3, input_size, input_size))
-    except mx.base.MXNetError as err:
+    except Exception as err:     # MXNetError, or a plain Exception past 2^31 elements
         reason = str(err).strip().splitlines()[0].rsplit(": ", 1)[-1]
-        raise UsageError("input size %d is too small for %s (%s); use a larger size"
-                         % (input_size, name, reason)) from None
+        how = "large" if "2^31" in reason else "small"
+        raise UsageError("input size %d is too %s for %s (%s); use a %s size"
+                         % (input_size, how, name, reason, "smaller" if how == "large" else
+                            "larger")) from None
     return (sym, dict(zip(internals.list_arguments(), arg_shapes)),
             dict(zip(internals.list_outputs(), out_shapes)))
 

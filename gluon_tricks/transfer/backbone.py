@@ -7,7 +7,7 @@ from typing import List, NamedTuple
 import mxnet as mx
 
 from .. import checkpoint
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from ..models import resnet
 from ..weights import named_arrays, resolve_params
 
@@ -27,7 +27,8 @@ class Backbone(NamedTuple):
 def build(name, dilated=False, frozen_bn=False):
     """ResNet ``name`` (e.g. ``resnet50_v1d``) with stages 3-4 dilated and/or BN frozen."""
     if name not in resnet.MODELS:
-        raise UsageError("unknown backbone %r; choose one of: %s" % (name, ", ".join(BACKBONES)))
+        raise UsageError("unknown backbone %s; choose one of: %s"
+                         % (shown(name, quoted=True), ", ".join(BACKBONES)))
     return resnet.MODELS[name](classes=1000, dilated=dilated, frozen_bn=frozen_bn)
 
 

@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 
 from mxnet import autograd, gluon
 
-from ..errors import UsageError
+from ..data import imagesize, rooted
+from ..errors import UsageError, shown
 from . import backbone as backbones
 from .loop import Task
 
@@ -46,14 +47,16 @@ def parse_splits(text, flag):
     for item in text.split(","):
         year, _, name = item.strip().partition("-")
         if not (year.isdigit() and name):
-            raise UsageError("%s takes YEAR-SPLIT items like 2007-trainval, got %r" % (flag, item))
+            raise UsageError("%s takes YEAR-SPLIT items like 2007-trainval, got %s"
+                             % (flag, shown(item, quoted=True)))
         splits.append((int(year), name))
     return splits
 
 
-def check_voc(root, splits):
+def check_voc(root, splits, max_pixels=imagesize.MAX_PIXELS):
     """One-line UsageError unless ``root`` (a VOCdevkit folder) holds every image list of
-    ``splits`` and, for each listed image, its annotation XML and JPEG; returns the image count."""
+    ``splits`` and, for each listed image, its annotation XML and JPEG, inside its VOC folder and
+    of at most ``max_pixels`` pixels; returns the image count."""
     count = 0
     for year, name in splits:
         folder = os.path.join(root, "VOC%d" % year)
@@ -62,18 +65,22 @@ def check_voc(root, splits):
             raise UsageError("%s not found: --data-root must be a VOCdevkit folder holding "
                              "VOC%d/ImageSets/Main/%s.txt (see README, Pascal VOC)"
                              % (listing, year, name))
-        with open(listing) as f:
-            ids = [line.strip() for line in f if line.strip()]
+        with open(listing, encoding="utf-8", errors="surrogateescape") as f:
+            ids = [(number, line.strip()) for number, line in enumerate(f, 1) if line.strip()]
         if not ids:
             raise UsageError("%s lists no images" % listing)
-        for image_id in ids:
+        inside = rooted.Root(folder)
+        for number, image_id in ids:
             xml = os.path.join(folder, "Annotations", image_id + ".xml")
             jpg = os.path.join(folder, "JPEGImages", image_id + ".jpg")
+            for path in (xml, jpg):
+                inside.check(path, "%s line %d" % (listing, number))
             if not os.path.isfile(xml):
                 raise UsageError("%s not found: every image of %s needs its annotation"
                                  % (xml, listing))
             if not os.path.isfile(jpg):
                 raise UsageError("%s not found: %s lists it" % (jpg, listing))
+            imagesize.checked_file_size(jpg, max_pixels)
             try:
                 ET.parse(xml)
             except ET.ParseError as err:

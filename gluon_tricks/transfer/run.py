@@ -4,8 +4,10 @@ import json
 import os
 
 from ..commands import arguments
+from ..data import imagesize
 from ..devices import parse as parse_devices, usable_contexts
 from ..errors import UsageError
+from ..options import MAX_PARALLEL
 from . import loop
 
 
@@ -33,6 +35,7 @@ def add_common_arguments(p, backbones, root_help, epochs, lr, wd, save_dir):
                    help="progress line every N updates (default 20)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved settings as JSON and exit (no data or weights read)")
+    imagesize.add_argument(p)
 
 
 def start(args, extra, check_data, make_task):
@@ -45,6 +48,8 @@ def start(args, extra, check_data, make_task):
                              ("-j", args.num_workers, 0), ("--log-interval", args.log_interval, 1)):
         if value < low:
             raise UsageError("%s must be ≥ %d, got %d" % (flag, low, value))
+    if args.num_workers > MAX_PARALLEL:
+        raise UsageError("-j must be at most %d, got %d" % (MAX_PARALLEL, args.num_workers))
     if args.lr <= 0 or args.wd < 0:
         raise UsageError("--lr must be > 0 and --wd ≥ 0")
     config = dict(extra, backbone=args.backbone, backbone_params=args.backbone_params,

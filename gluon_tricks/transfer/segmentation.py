@@ -14,6 +14,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from PIL import Image
 
+from ..data import imagesize, rooted
 from ..errors import UsageError
 from . import backbone as backbones
 from .loop import Task
@@ -41,10 +42,12 @@ def ade_base(root):
                      "ADEChallengeData2016 (see README, ADE20K)" % root)
 
 
-def check_ade(root):
+def check_ade(root, max_pixels=imagesize.MAX_PIXELS):
     """One-line UsageError unless ``root``'s training and validation images each have a label
-    PNG of the same size; returns the (training, validation) image counts."""
+    PNG of the same size, both inside the data set's folder and of at most ``max_pixels``
+    pixels (sizes read from the headers); returns the (training, validation) image counts."""
     base = os.path.join(ade_base(root), "ADEChallengeData2016")
+    inside = rooted.Root(base)
     counts = []
     for split in ("training", "validation"):
         images = os.path.join(base, "images", split)
@@ -57,17 +60,17 @@ def check_ade(root):
         if not names:
             raise UsageError("%s holds no .jpg images" % images)
         for name in names:
-            label = os.path.join(labels, name[:-4] + ".png")
+            image, label = os.path.join(images, name), os.path.join(labels, name[:-4] + ".png")
+            for path in (image, label):
+                inside.check(path, base)
             if not os.path.isfile(label):
                 raise UsageError("%s not found: every image of %s needs its label PNG"
                                  % (label, images))
-            try:
-                with Image.open(os.path.join(images, name)) as img, Image.open(label) as lab:
-                    if img.size != lab.size:
-                        raise UsageError("%s is %d×%d but its image %s is %d×%d; the label PNG "
-                                         "must match its image" % (label, *lab.size, name, *img.size))
-            except OSError as err:
-                raise UsageError("cannot read %s or its label (%s)" % (name, err)) from None
+            image_size = imagesize.checked_file_size(image, max_pixels)
+            label_size = imagesize.checked_file_size(label, max_pixels)
+            if image_size != label_size:
+                raise UsageError("%s is %d×%d but its image %s is %d×%d; the label PNG must match "
+                                 "its image" % (label, *label_size[::-1], name, *image_size[::-1]))
         counts.append(len(names))
     return tuple(counts)
 
@@ -129,18 +132,21 @@ def poly_lr(update, base_lr, total_updates, power=POLY_POWER):
 class Segmentation(Task):
     """FCN training on ADE20K ``training`` and pixAcc/mIoU on ``validation``: single-scale
     (GluonCV train.py's validation: shorter side to the crop size, centre crop) or, with
-    ``multi_scale``, GluonCV test.py's 6 scales with flips on whole images."""
+    ``multi_scale``, GluonCV test.py's 6 scales with flips on whole images. GluonCV's reader
+    decodes with PIL, whose own bomb check is set to ``max_pixels`` (:func:`check_ade` has
+    refused larger images by name)."""
 
     score = "mIoU"
     score_keys = ("pixAcc", "mIoU")
 
-    def __init__(self, net, root, contexts, cfg):
+    def __init__(self, net, root, contexts, cfg, max_pixels=imagesize.MAX_PIXELS):
         from gluoncv.data import ADE20KSegmentation
         from gluoncv.loss import MixSoftmaxCrossEntropyLoss
         from gluoncv.utils.metrics import SegmentationMetric
         from mxnet.gluon.data.vision import transforms
 
         self.net, self.contexts, self.cfg = net, contexts, cfg
+        Image.MAX_IMAGE_PIXELS = max_pixels
         self.trainer = gluon.Trainer(net.collect_params(), "sgd",
                                      {"learning_rate": cfg["lr"], "wd": cfg["wd"],
                                       "momentum": cfg["momentum"]}, update_on_kvstore=False)
