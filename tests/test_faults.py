@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from cli import ROOT, one_line_error, run_cli
+from gluon_tricks.atomic import MARK
 from gluon_tricks.cli import main
 from gluon_tricks.data.recordfile import FRAME_HEADER, IMAGE_HEADER, read_idx
 
@@ -84,8 +85,9 @@ def events(run):
 
 
 def temp_checkpoints(run):
+    """The staging folders (gluon_tricks.atomic) of checkpoints being written."""
     folder = run / "checkpoints"
-    return [n for n in os.listdir(folder) if ".tmp-" in n] if folder.is_dir() else []
+    return [n for n in os.listdir(folder) if MARK in n] if folder.is_dir() else []
 
 
 def arrays(path):

@@ -69,7 +69,8 @@ def configure(parser):
 
 def encode_options(args):
     return prepare.EncodeOptions(resize=args.resize, quality=args.quality, pass_through=args.pass_through,
-                                 threads=args.threads, shuffle=args.shuffle, seed=args.seed)
+                                 threads=args.threads, shuffle=args.shuffle, seed=args.seed,
+                                 overwrite=args.overwrite)
 
 
 def claim_outputs(prefixes, flag, overwrite):

@@ -4,7 +4,7 @@ import dataclasses
 import json
 import os
 
-from .. import checkpoint, configfile, options
+from .. import checkpoint, configfile, logfile, options
 from ..config import TrainConfig, build, resolve
 from ..errors import UsageError
 from . import arguments, gluoncv
@@ -58,7 +58,7 @@ def saved_run_config(run_dir):
 def resumed_config(given, env=os.environ):
     """``--resume DIR``: DIR's saved configuration under the flags this command line gives; the
     run stays in DIR. Whether a change is allowed is decided by ``config.check_resume`` when the
-    checkpoint is loaded."""
+    checkpoint is loaded; a saved --logging-file outside DIR must be typed again."""
     run_dir = given["resume"]
     if "save_dir" in given and os.path.abspath(given["save_dir"]) != os.path.abspath(run_dir):
         raise UsageError("--resume %s continues that run in its own folder; leave out --save-dir %s"
@@ -66,7 +66,10 @@ def resumed_config(given, env=os.environ):
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {k: v for k, v in saved_run_config(run_dir).items() if k in fields}
     values.update(given, save_dir=run_dir, resume=run_dir)
-    return resolve(TrainConfig(**values), env)
+    cfg = resolve(TrainConfig(**values), env)
+    if "logging_file" not in given:
+        logfile.check_inside(cfg.log_path, run_dir)
+    return cfg
 
 
 def run(args):

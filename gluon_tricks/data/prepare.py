@@ -17,6 +17,7 @@ from typing import List
 import mxnet as mx
 from tqdm import tqdm
 
+from .. import atomic
 from ..errors import UsageError
 from . import codec, recordfile
 
@@ -32,7 +33,8 @@ class SkipImage(Exception):
 @dataclass
 class EncodeOptions:
     """How each image is stored: shorter side resized to ``resize`` (0 = keep), JPEG quality,
-    or the original bytes unchanged (``pass_through``)."""
+    or the original bytes unchanged (``pass_through``); ``overwrite`` lets the outputs replace
+    files that were there when the command started (it checked them then)."""
 
     resize: int = 0
     quality: int = 95
@@ -41,6 +43,7 @@ class EncodeOptions:
     shuffle: bool = True
     seed: int = 0
     progress: bool = True
+    overwrite: bool = False
 
     def validate(self):
         """Raise UsageError for option values that cannot work together."""
@@ -215,11 +218,11 @@ def pack(items, prefix, classes, options, skipped=(), desc=None):
     counts = collections.Counter()
     written = 0
     encode = functools.partial(_encode_or_skip, options)
-    leftovers = recordfile.leftover_temps(outputs)
+    leftovers = atomic.leftovers(paths["rec"])
     if leftovers:
         warn("note: files left by an interrupted earlier run (delete them unless another prepare "
              "is writing them): %s" % " ".join(leftovers))
-    with recordfile.atomic_outputs(outputs) as temps:
+    with recordfile.atomic_outputs(outputs, options.overwrite) as temps:
         record = mx.recordio.MXIndexedRecordIO(temps[1], temps[0], "w")
         try:
             with open(temps[2], "w", encoding="utf-8") as lst, \
