@@ -238,7 +238,9 @@ def test_prepare_never_replaces_what_appears_at_its_outputs_meanwhile(tiny_demo,
         (out / "val.idx").write_text("a file someone saved here meanwhile")
         os.symlink(target, out / "val.lst")
         handle.write(image)
-    line = one_line_error(finish(proc))
+    done = finish(proc)     # the progress bar, then one line
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
     assert "appeared while this command was writing it and was left as it is" in line
     assert (out / "val.idx").read_text() == "a file someone saved here meanwhile"
     assert os.readlink(out / "val.lst") == str(target)
