@@ -47,9 +47,10 @@ def test_train_refuses_a_pickled_run_folder_before_writing(tiny_run, tmp_path, p
     make_run_pickled(run, {place: str(marker)})
     log = (run / "train.log").read_bytes()
     proc = run_cli("train", "--resume", run)
+    assert not marker.exists()
     line = one_line_error(proc)
     assert REFUSAL in line and "--pretrained %s" % (run / "checkpoints") in line
-    assert not marker.exists() and "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert (run / "train.log").read_bytes() == log
 
 
@@ -78,9 +79,9 @@ def test_detect_and_segment_refuse_a_pickled_run_folder(tmp_path, backbone_file,
     make_run_pickled(run, markers)
     metrics = (run / "metrics.jsonl").read_bytes()
     proc = run_cli(*args, "--num-epochs", 2, "--resume")
+    assert not any(os.path.exists(marker) for marker in markers.values())
     line = one_line_error(proc)
     assert REFUSAL in line and "Traceback" not in proc.stderr
-    assert not any(os.path.exists(marker) for marker in markers.values())
     assert (run / "metrics.jsonl").read_bytes() == metrics
 
 
