@@ -397,7 +397,7 @@ class Run:
             if cfg.resume:
                 cut_metrics(os.path.join(self.root_dir, METRICS_FILE), self.start_epoch)
             atomic.write_text(os.path.join(self.root_dir, "config.json"), cfg.to_json(),
-                              replace=True)
+                              replace=bool(cfg.resume))
             log = MetricsLog(self.root_dir, tensorboard=cfg.tensorboard)
         progress = Progress(cfg.num_epochs, self.iters, every=cfg.log_interval)
         self._say("training %s on %s: %d epochs of %d steps, total batch %d, lr %.4g (%s)"
