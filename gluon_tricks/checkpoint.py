@@ -207,11 +207,10 @@ def load(path, net, trainer, ctx):
     raises UsageError naming it.
     """
     meta = check_resumable(path)
-    updaters = framework.updaters(trainer)
-    num_saved = len(meta["contexts"])
-    if num_saved != len(updaters):
+    num_saved, num_devices = len(meta["contexts"]), len(framework.contexts(trainer))
+    if num_saved != num_devices:
         raise UsageError("checkpoint %s was written with %d device(s), this run has %d; "
-                         "resume with the same --gpus/--cpus" % (path, num_saved, len(updaters)))
+                         "resume with the same --gpus/--cpus" % (path, num_saved, num_devices))
     state = read_state(path)
     python_rng, numpy_rng = _read_rng(path)
     counters = _read_counters(path, num_saved)
