@@ -212,7 +212,9 @@ def open_append(path):
 
 def make_folder(path):
     """Create the program's own subfolder ``path`` (a run's ``checkpoints/`` or ``plots/``) if
-    it is missing; a link or a file there is refused, so nothing is written elsewhere."""
+    it is missing (with its parents); a link or a file there is refused, so nothing is written
+    elsewhere."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
         os.mkdir(path)
     except FileExistsError:
