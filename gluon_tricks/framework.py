@@ -1,7 +1,7 @@
-"""The adapter to MXNet's private names: every access to a ``_private`` attribute of a Gluon
-Trainer, Optimizer, Updater or Block that the checkpoints need lives here, so that an MXNet
-upgrade is checked in one file. (Other modules still reach into MXNet privately in a few places;
-they are to move here too, and new code should add what it needs here rather than inline.)
+"""The adapter to MXNet's and GluonCV's private names: every access to a ``_private``
+attribute of a Gluon Trainer, Optimizer, Updater or Block, and every private GluonCV class the
+project builds on, lives here, so that an upgrade of either is checked in one file. New code adds
+what it needs here rather than inline.
 
 The facts these functions rely on (MXNet 1.9.1):
 
@@ -13,13 +13,33 @@ The facts these functions rely on (MXNet 1.9.1):
   the device being updated (``_set_current_context``). The lr schedule sees ``num_update``, the
   largest count so far.
 * ``Block._collect_params_with_prefix`` gives the structural names (``features.0.weight``)
-  that ``save_parameters`` writes and that do not depend on how many blocks a process made.
+  that ``save_parameters`` writes and that do not depend on how many blocks a process made;
+  ``Block._children`` holds the children by the name ``register_child`` gave them (dotted
+  GluonCV paths such as ``features.4.0`` included).
+* GluonCV 0.11 has no public FCN head: ``gluoncv.model_zoo.fcn._FCNHead`` is the one its FCN
+  uses (3×3 conv to a quarter of the channels, BN, ReLU, dropout 0.1, 1×1 conv).
 """
 
 
 def structural_params(block):
     """{structural name: Parameter} of ``block``, as ``save_parameters`` names them."""
     return block._collect_params_with_prefix()
+
+
+def child(block, name):
+    """The child of ``block`` registered under ``name``."""
+    return block._children[name]
+
+
+def children(block):
+    """The direct children of ``block``, in the order they were registered."""
+    return list(block._children.values())
+
+
+def fcn_head(in_channels, classes):
+    """GluonCV's FCN head (:mod:`gluoncv.model_zoo.fcn`) from ``in_channels`` to ``classes``."""
+    from gluoncv.model_zoo.fcn import _FCNHead
+    return _FCNHead(in_channels, classes)
 
 
 def settle_kvstore(trainer):

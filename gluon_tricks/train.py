@@ -12,7 +12,6 @@ update count and the loss scale.
 """
 import contextlib
 import os
-import random
 import time
 
 import mxnet as mx
@@ -36,22 +35,11 @@ from .lr_scheduler import scheduler_from_config
 from .models import get_model, initialize
 from .precision import LossScaler, apply_update
 from .runlog import METRICS_FILE, MetricsLog, Progress, cut_metrics
+from .seeds import epoch_seed, seed_everything
 
 
 class Diverged(Exception):
     """The training loss stopped being a finite number."""
-
-
-def epoch_seed(seed, epoch, rank):
-    """A 31-bit seed for (run seed, epoch, worker): what every RNG is set to at an epoch's start
-    (epoch −1 seeds the initialisation)."""
-    return int(np.random.SeedSequence([seed, epoch + 1, rank]).generate_state(1)[0] >> 1)
-
-
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    mx.random.seed(seed, ctx="all")
 
 
 def no_bias_decay(net):

@@ -10,7 +10,7 @@ from typing import NamedTuple, Optional
 
 import mxnet as mx
 
-from . import checkpoint
+from . import checkpoint, framework
 from .errors import UsageError
 from .models import check_input_size, check_model, default_input_size, get_model
 from .zoo import zoo_model
@@ -176,7 +176,7 @@ def load_all_but_classifier(net, path, name, flag="--pretrained"):
     else. The classifier is copied too when the file's has the same shape, else it keeps its
     initial values. Returns True if the classifier was copied."""
     arrays = named_arrays(path)
-    params = net._collect_params_with_prefix()
+    params = framework.structural_params(net)
     body = {key: p for key, p in params.items() if not is_classifier(key)}
     head = {key: p for key, p in params.items() if is_classifier(key)}
     missing = sorted(set(body) - set(arrays))

@@ -17,13 +17,12 @@ import time
 
 import pytest
 
-from cli import ROOT, one_line_error, run_cli
-from old_checkpoint import make_run_pickled
+from cli import ROOT, WAIT, one_line_error, run_cli
+from old_checkpoint import PICKLE_PLACES, make_run_pickled
 from transfer_data import make_ade, make_voc, save_backbone
 
 SMALL = ["--model", "mobilenet0.25", "--input-size", "32", "--batch-size", "4", "--threads", "1",
          "--batches-per-epoch", "2", "--num-epochs", "1"]
-WAIT = 300   # seconds: a limit for events, far above what they take on a loaded machine
 REFUSAL = "pickles, which can run any code when loaded, so it is not read"
 
 
@@ -74,8 +73,7 @@ def test_detect_and_segment_refuse_a_pickled_run_folder(tmp_path, backbone_file,
             "-j", 0, "--save-dir", run] + TRANSFER[command](tmp_path)
     proc = run_cli(*args, "--num-epochs", 1)
     assert proc.returncode == 0, proc.stderr
-    markers = {name: str(tmp_path / ("marker-" + name))
-               for name in ("rng.pkl", "trainer-ctx0.states", "trainer-ctx1.states")}
+    markers = {name: str(tmp_path / ("marker-" + name)) for name in PICKLE_PLACES}
     make_run_pickled(run, markers)
     metrics = (run / "metrics.jsonl").read_bytes()
     proc = run_cli(*args, "--num-epochs", 2, "--resume")

@@ -12,6 +12,7 @@ from .. import atomic, checkpoint
 from ..errors import UsageError
 from ..plots import plot_run, plot_scores
 from ..runlog import METRICS_FILE, MetricsLog, Progress
+from ..seeds import epoch_seed, seed_everything
 
 CONFIG_FILE = "config.json"
 REPORT_FILE = "report.md"
@@ -81,7 +82,10 @@ class Task:
 
 def fit(task, config, resume_from=None, say=print):
     """Train ``task`` for ``config["num_epochs"]`` epochs of ``config["batches_per_epoch"]``
-    batches, evaluating after each epoch; returns the last evaluation."""
+    batches, evaluating after each epoch; returns the last evaluation. Each epoch starts the
+    RNGs from (``config["seed"]``, epoch), so a resumed run repeats the uninterrupted one bit for
+    bit when the batches are made in this process (``-j 0``); loader processes (``-j N``) keep
+    RNG streams of their own, forked once, and take batches in an order that varies."""
     save_dir = config["save_dir"]
     ckpt_dir = os.path.join(save_dir, "checkpoints")
     num_epochs, per_epoch = config["num_epochs"], config["batches_per_epoch"]
@@ -94,6 +98,7 @@ def fit(task, config, resume_from=None, say=print):
     started = time.time()
     with MetricsLog(save_dir) as log:
         for epoch in range(start, num_epochs):
+            seed_everything(epoch_seed(config["seed"], epoch, 0))
             progress.start_epoch(epoch)
             done, mark = 0, time.monotonic()
             for batch in task.batches():
