@@ -23,6 +23,8 @@ import mxnet as mx
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from gluon_tricks.atomic import MARK  # noqa: E402
 EPOCHS, STEPS = 3, 4
 TRAIN = ["--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "4", "--threads", "1",
          "--batches-per-epoch", str(STEPS), "--log-interval", "1", "--num-epochs", str(EPOCHS),
@@ -56,8 +58,9 @@ def train_steps(run):
 
 
 def writing_checkpoint(run):
+    """True while a checkpoint's staging folder (gluon_tricks.atomic) is in the run."""
     folder = os.path.join(run, "checkpoints")
-    return os.path.isdir(folder) and any(".tmp-" in n for n in os.listdir(folder))
+    return os.path.isdir(folder) and any(MARK in n for n in os.listdir(folder))
 
 
 def final_arrays(run):

@@ -12,6 +12,7 @@ FP16 overflow before applying them (``allreduce_grads`` then ``update``):
 import mxnet as mx
 from mxnet import gluon
 
+from . import framework
 from .devices import check_gpus
 from .errors import UsageError
 
@@ -60,8 +61,7 @@ class Distribution:
             # The Trainer would do it in the first allreduce_grads, where a key's pull can land
             # after that step's gradient round has replaced the servers' copy: the worker would
             # then take summed gradients for weights.
-            trainer._init_kvstore()
-            trainer._init_params()
+            framework.settle_kvstore(trainer)
             mx.nd.waitall()
         return trainer
 

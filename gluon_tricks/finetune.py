@@ -5,7 +5,7 @@ The weights are a GluonCV zoo file, a checkpoint's model.params or a run folder'
 checkpoint (``--pretrained``), or ``--model``'s zoo file from GluonCV's model store
 (``--use-pretrained``). They are read once, at the start: a resumed run takes its checkpoint's.
 """
-from . import weights, zoo
+from . import framework, weights, zoo
 
 
 def pretrained_path(cfg):
@@ -32,6 +32,6 @@ def start_from(net, cfg):
 def set_body_lr_mult(net, mult):
     """``lr_mult = mult`` on every parameter but the classifier's: the body learns at mult × the
     scheduled lr, the classifier at the lr itself."""
-    for name, param in net._collect_params_with_prefix().items():
+    for name, param in framework.structural_params(net).items():
         if not weights.is_classifier(name):
             param.lr_mult = mult

@@ -25,7 +25,7 @@ import mxnet as mx
 
 from . import _compat, elf
 from .errors import UsageError
-from .outputs import write_text
+from .atomic import write_text
 
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
@@ -258,7 +258,8 @@ def _save_cache(libraries):
     path = cache_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_text(path, json.dumps({"version": CACHE_VERSION, "libraries": libraries}, indent=1))
+        write_text(path, json.dumps({"version": CACHE_VERSION, "libraries": libraries}, indent=1),
+                   replace=True)
     except OSError:
         pass
 

@@ -9,11 +9,10 @@ The schedule is a pure function of k, the number of the update (k = 1 for the fi
   Every device copy of a parameter is updated once per ``trainer.step``, so the counts of all
   devices agree and the k-th step sees k whatever the number of devices or kvstore mode.
 * a fresh per-index count starts at ``begin_num_update``, not at ``num_update``. So resuming
-  after K updates means either ``trainer.load_states(file)`` (the file pickles the optimizer,
-  counts and this scheduler included) or building the trainer with
+  after K updates means either restoring the per-index counts (what our checkpoints do, see
+  :mod:`gluon_tricks.checkpoint`) or building the trainer with
   ``optimizer_params={'begin_num_update': K, ...}``; both make the next step use k = K + 1.
   Setting ``optimizer.num_update = K`` alone is wrong: the max keeps k at K for K more steps.
-  After ``load_states`` the trainer runs the unpickled scheduler, not the one it was built with.
 """
 import math
 

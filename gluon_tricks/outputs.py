@@ -90,10 +90,10 @@ def claim_run_folder(folder, flag="--save-dir", overwrite=False, resume=False):
 
 
 @contextlib.contextmanager
-def removed_if_failed(folder, files=()):
-    """Create ``folder`` (and missing parents); if the block fails, remove the output ``files``
-    it may have written and the created folders that are then empty, so a failed command leaves
-    nothing behind that would block its retry."""
+def removed_if_failed(folder):
+    """Create ``folder`` (and missing parents); if the block fails, remove the created folders
+    that are then empty, so a failed command leaves nothing behind that would block its retry
+    (its outputs appear only when complete: gluon_tricks.atomic)."""
     made = []
     path = os.path.abspath(folder)
     while not os.path.lexists(path):
@@ -103,25 +103,9 @@ def removed_if_failed(folder, files=()):
     try:
         yield folder
     except BaseException:
-        for path in files:
-            with contextlib.suppress(OSError):
-                os.remove(path)
         for path in made:
             with contextlib.suppress(OSError):
                 os.rmdir(path)
-        raise
-
-
-def write_text(path, text):
-    """Replace the small text file ``path`` atomically: a temporary sibling, then a rename."""
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
         raise
 
 

@@ -1,7 +1,8 @@
 """PNG figures: a run's lr/loss/accuracy curves and the paper's Fig. 3a, 4a and 4b.
 
 Figures are drawn on matplotlib's Agg canvas without pyplot, so no screen or global backend
-is needed, and each file is written to a temporary name beside it and then renamed into place.
+is needed, and each file is written to an exclusive temporary beside it and then renamed into
+place (gluon_tricks.atomic); a figure drawn again replaces the earlier one.
 """
 import os
 
@@ -10,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from . import atomic
 from .errors import UsageError, shown
 from .lr_scheduler import lr_curve, make_scheduler, scheduler_from_config
 from .report import read_config
@@ -29,17 +31,10 @@ def _figure(width=6.4, height=4.2):
 
 
 def _save(fig, path):
-    """Write ``fig`` as PNG to ``path`` atomically (temp file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    try:
-        with open(tmp, "wb") as f:
-            fig.savefig(f, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write ``fig`` as PNG to ``path`` atomically, replacing an earlier drawing."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic.new_file(path, replace=True) as f:
+        fig.savefig(f, format="png", dpi=DPI)
     return path
 
 
@@ -165,7 +160,8 @@ def run_figures(events, config=None):
 def plot_run(metrics_path, out_dir):
     """lr.png, loss.png and accuracy.png (paper Fig. 3 style) of the run whose metrics.jsonl is
     ``metrics_path`` (see :func:`run_figures`; its config.json is read when it sits beside the
-    metrics). Returns the paths written."""
+    metrics; ``out_dir`` is the run's own plots folder, never a link). Returns the paths written."""
+    atomic.make_folder(out_dir)
     config_path = os.path.join(os.path.dirname(metrics_path), "config.json")
     config = read_config(os.path.dirname(metrics_path)) if os.path.isfile(config_path) else None
     figures = run_figures(read_metrics(metrics_path), config)

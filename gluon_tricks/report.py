@@ -6,9 +6,8 @@ be rewritten for any finished run; the demo writes one after training.
 import os
 from typing import NamedTuple, Optional
 
-from . import textfile
+from . import atomic, textfile
 from .errors import UsageError
-from .outputs import write_text
 from .runlog import METRICS_FILE, read_metrics
 
 REPORT_FILE = "report.md"
@@ -187,5 +186,5 @@ def write_report(run_dir, paper, data_note, classes, wall_seconds=None, command=
         if os.path.exists(os.path.join(run_dir, "plots", name)):
             lines += ["**%s**" % caption, "", "![%s](plots/%s)" % (caption, name), ""]
     path = os.path.join(run_dir, REPORT_FILE)
-    write_text(path, "\n".join(lines).rstrip() + "\n")
+    atomic.write_text(path, "\n".join(lines).rstrip() + "\n", replace=True)
     return path

@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from typing import NamedTuple, Optional
 
+from . import atomic
 from .errors import UsageError
 
 METRICS_FILE = "metrics.jsonl"
@@ -182,8 +183,9 @@ def _plain(value):
 
 
 def _trim_partial_line(path):
-    """Cut a line left unfinished by a crash off the end of ``path``, so appends stay valid."""
-    with open(path, "rb+") as f:
+    """Cut a line left unfinished by a crash off the end of ``path``, so appends stay valid (a
+    link at ``path`` is refused, not followed)."""
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_NOFOLLOW), "rb+") as f:
         end = f.seek(0, os.SEEK_END)
         pos = end
         while pos > 0:
@@ -225,10 +227,9 @@ class MetricsLog:
     def __init__(self, run_dir, tensorboard=False):
         os.makedirs(run_dir, exist_ok=True)
         self.path = os.path.join(run_dir, METRICS_FILE)
+        self._file = atomic.open_append(self.path)
+        _trim_partial_line(self.path)
         self._writer = _summary_writer(run_dir) if tensorboard else None
-        if os.path.exists(self.path):
-            _trim_partial_line(self.path)
-        self._file = open(self.path, "a", encoding="utf-8")
 
     def log(self, record=None, **fields):
         """Write ``record`` updated with ``fields``, plus "time" (seconds since the epoch)."""
@@ -268,7 +269,8 @@ class MetricsLog:
 
 def cut_metrics(path, epochs_done):
     """Drop the events of ``path`` after epoch ``epochs_done`` (a resumed run repeats them), and
-    a partial last line; the kept lines are copied byte for byte, then renamed into place."""
+    a partial last line; the kept lines are copied byte for byte into a new file that replaces
+    the old one (see gluon_tricks.atomic)."""
     if not os.path.exists(path):
         return
     with open(path, "rb") as f:
@@ -281,10 +283,8 @@ def cut_metrics(path, epochs_done):
             continue
         if isinstance(event, dict) and event.get("epoch", 0) <= epochs_done:
             kept.append(line + b"\n")
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "wb") as f:
+    with atomic.new_file(path, replace=True) as f:
         f.writelines(kept)
-    os.replace(tmp, path)
 
 
 def read_metrics(path):

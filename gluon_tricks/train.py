@@ -12,14 +12,13 @@ update count and the loss scale.
 """
 import contextlib
 import os
-import random
 import time
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
-from . import checkpoint, finetune, outputs, weights
+from . import atomic, checkpoint, finetune, outputs, weights
 from .config import check_resume
 from .data.augment import device_augmenter, on_device
 from .data.mixup import mixup, mixup_active
@@ -36,22 +35,11 @@ from .lr_scheduler import scheduler_from_config
 from .models import get_model, initialize
 from .precision import LossScaler, apply_update
 from .runlog import METRICS_FILE, MetricsLog, Progress, cut_metrics
+from .seeds import epoch_seed, seed_everything
 
 
 class Diverged(Exception):
     """The training loss stopped being a finite number."""
-
-
-def epoch_seed(seed, epoch, rank):
-    """A 31-bit seed for (run seed, epoch, worker): what every RNG is set to at an epoch's start
-    (epoch −1 seeds the initialisation)."""
-    return int(np.random.SeedSequence([seed, epoch + 1, rank]).generate_state(1)[0] >> 1)
-
-
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    mx.random.seed(seed, ctx="all")
 
 
 def no_bias_decay(net):
@@ -140,10 +128,24 @@ def optimizer_params(cfg, scheduler):
             "lr_scheduler": scheduler, "multi_precision": cfg.fp16}
 
 
-class Run:
-    """One training run: builds everything from the config, then :meth:`fit` trains it."""
+def resume_checkpoint(cfg):
+    """The newest complete checkpoint (``best`` included) of the run ``cfg.resume`` continues,
+    checked to be readable and made with compatible settings; None for a new run, or one stopped
+    before its first checkpoint (it then starts again from the beginning). Reads only."""
+    if not cfg.resume:
+        return None
+    path = checkpoint.newest(os.path.join(cfg.resume, "checkpoints"))
+    if path is not None:
+        checkpoint.check_resumable(path)
+        check_resume(checkpoint.read_state(path)["config"], cfg.to_dict())
+    return path
 
-    def __init__(self, cfg, dist):
+
+class Run:
+    """One training run: builds everything from the config, then :meth:`fit` trains it from
+    the start or, for ``--resume``, from ``resume_from`` (see :func:`resume_checkpoint`)."""
+
+    def __init__(self, cfg, dist, resume_from=None):
         self.cfg, self.dist = cfg, dist
         self.contexts = dist.contexts
         self.micro_batch = cfg.batch_size * len(self.contexts)     # one forward on every device
@@ -151,9 +153,10 @@ class Run:
         self.root_dir = cfg.save_dir
         self.ckpt_dir = os.path.join(cfg.save_dir, "checkpoints")
         if dist.is_root:
-            for folder in (self.root_dir, self.ckpt_dir):
-                checkpoint.remove_stale(folder)
-        resume_from = self._find_resume_checkpoint()
+            checkpoint.remove_leftovers(self.ckpt_dir)
+        if cfg.resume and not resume_from:
+            self._say("no checkpoint in %s yet: starting its run again from the beginning"
+                      % cfg.resume)
 
         self.last_checkpoint = None
         with self._reading("train", "the start"):
@@ -206,25 +209,12 @@ class Run:
                         threads=cfg.threads)
 
     # -- checkpoints ------------------------------------------------------------------------
-    def _find_resume_checkpoint(self):
-        """The newest complete checkpoint (``best`` included) of the run being resumed, or None
-        when it was stopped before its first one (it then starts again from the beginning)."""
-        if not self.cfg.resume:
-            return None
-        path = checkpoint.newest(os.path.join(self.cfg.resume, "checkpoints"))
-        if path is None:
-            self._say("no checkpoint in %s yet: starting its run again from the beginning"
-                      % self.cfg.resume)
-            return None
-        check_resume(checkpoint.read_state(path)["config"], self.cfg.to_dict())
-        return path
-
     def _restore(self, path):
+        """Continue from checkpoint ``path``; the trainer keeps this run's lr schedule (the
+        same formula, possibly with a new end: see config.check_resume)."""
         state = checkpoint.load(path, self.net, self.trainer, self.contexts)
         self.start_epoch = state["epoch"]
         self.best_top1 = state.get("best_top1", 0.0)
-        if state["config"]["num_epochs"] != self.cfg.num_epochs:
-            self.trainer._optimizer.lr_scheduler = self.scheduler   # same formula, new end
         if self.scaler is not None:
             self.scaler.load_state_dict(state["loss_scaler"])
         self.last_checkpoint = path
@@ -233,7 +223,7 @@ class Run:
 
     def _save(self, epochs_done, name=None):
         """Write a checkpoint; a full disk stops the run with one line saying nothing is lost."""
-        state = {"epoch": epochs_done, "num_update": self.trainer._optimizer.num_update,
+        state = {"epoch": epochs_done, "num_update": self.trainer.optimizer.num_update,
                  "best_top1": self.best_top1, "config": self.cfg.to_dict(),
                  "loss_scaler": self.scaler.state_dict() if self.scaler else None}
         target = os.path.join(self.ckpt_dir, name or checkpoint.EPOCH_NAME % epochs_done)
@@ -394,7 +384,8 @@ class Run:
         if self.dist.is_root:
             if cfg.resume:
                 cut_metrics(os.path.join(self.root_dir, METRICS_FILE), self.start_epoch)
-            outputs.write_text(os.path.join(self.root_dir, "config.json"), cfg.to_json())
+            atomic.write_text(os.path.join(self.root_dir, "config.json"), cfg.to_json(),
+                              replace=bool(cfg.resume))
             log = MetricsLog(self.root_dir, tensorboard=cfg.tensorboard)
         progress = Progress(cfg.num_epochs, self.iters, every=cfg.log_interval)
         self._say("training %s on %s: %d epochs of %d steps, total batch %d, lr %.4g (%s)"
@@ -410,7 +401,7 @@ class Run:
                 with progress.evaluating(), self._reading("val", "the evaluation after epoch %d"
                                                           % (epoch + 1)):
                     result = self._evaluate()
-                step = self.trainer._optimizer.num_update
+                step = self.trainer.optimizer.num_update
                 log.log(kind="epoch", epoch=epoch + 1, step=step, seconds=seconds, **train)
                 log.log(kind="eval", epoch=epoch + 1, step=step, top1=result["top1"],
                         top5=result["top5"], images=result["images"])
@@ -487,16 +478,18 @@ def check_records(cfg):
 def train(cfg):
     """Train with the resolved config ``cfg``; returns the process exit code.
 
-    Everything that can be checked before the first write is: the environment, the record
-    files' framing and labels, and the run folder (new, ``--resume`` or ``--overwrite``).
+    Everything that can be checked before the first write is, the log included: the
+    environment, the record files' framing and labels, the checkpoint ``--resume`` continues
+    and the run folder (new, ``--resume`` or ``--overwrite``).
     """
     check_environment(cfg)
     dist = Distribution(cfg)
     check_records(cfg)
+    resume_from = resume_checkpoint(cfg)
     if not dist.is_root:
-        return Run(cfg, dist).fit()
+        return Run(cfg, dist, resume_from).fit()
     outputs.claim_run_folder(cfg.save_dir, overwrite=cfg.overwrite, resume=bool(cfg.resume))
     with outputs.removed_if_failed(cfg.save_dir), copy_output(cfg.log_path):
-        return Run(cfg, dist).fit()
+        return Run(cfg, dist, resume_from).fit()
 
 

@@ -9,7 +9,7 @@ from typing import NamedTuple, Optional
 
 import mxnet as mx
 
-from . import checkpoint, textfile
+from . import checkpoint, framework, textfile
 from .errors import UsageError, shown
 from .models import check_input_size, check_model, default_input_size, get_model
 from .zoo import zoo_model
@@ -172,7 +172,7 @@ def load_all_but_classifier(net, path, name, flag="--pretrained"):
     else. The classifier is copied too when the file's has the same shape, else it keeps its
     initial values. Returns True if the classifier was copied."""
     arrays = named_arrays(path)
-    params = net._collect_params_with_prefix()
+    params = framework.structural_params(net)
     body = {key: p for key, p in params.items() if not is_classifier(key)}
     head = {key: p for key, p in params.items() if is_classifier(key)}
     missing = sorted(set(body) - set(arrays))

@@ -2,12 +2,14 @@
 
 Every child gets stdin from /dev/null, UTF-8 text, the package on PYTHONPATH and default signal
 dispositions (:func:`baseline.restore_child_signals`), whatever the runner inherited."""
+import contextlib
 import functools
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 
 from baseline import restore_child_signals
 
@@ -94,3 +96,36 @@ def import_peak_mb():
     """Peak memory of a process that imports the CLI with all its commands (MXNet, GluonCV,
     OpenCV), the baseline of :func:`run_cli_peak` measurements (measured once)."""
     return run_cli_peak(code="import gluon_tricks.cli; gluon_tricks.cli.build_parser()")[1]
+
+
+def start_cli(*args, **popen):
+    """``python -m gluon_tricks ARGS`` started in the background (stdout discarded, stderr
+    piped); the Popen."""
+    return start([sys.executable, "-m", "gluon_tricks", *map(str, args)],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def kill_when(proc, happened):
+    """SIGKILL ``proc`` as soon as ``happened()`` is true (polled); fail if it never is."""
+    deadline = time.monotonic() + LIMIT
+    while not happened():
+        assert proc.poll() is None, "the run ended before the event: %s" % proc.stderr.read()
+        assert time.monotonic() < deadline, "event not seen within %d s" % LIMIT
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=LIMIT)
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def events(run):
+    """The events of ``run``/metrics.jsonl so far (a line being written is left out)."""
+    path = os.path.join(run, "metrics.jsonl")
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+    return out

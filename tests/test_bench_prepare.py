@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from cli import one_line_error, run_cli
+from gluon_tricks.atomic import MARK
 from gluon_tricks.bench import prepare as bench
 from gluon_tricks.data import prepare
 from gluon_tricks.errors import UsageError
@@ -26,7 +27,7 @@ def test_make_imagenet_like_writes_jpegs_and_never_overwrites(tmp_path):
     sizes = bench.make_imagenet_like(folder, 12, classes=3, threads=2)
     classes, items, skipped = prepare.list_class_folder(folder)
     assert classes == ["c00", "c01", "c02"] and len(items) == 12 and not skipped
-    assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name]
+    assert not [name for name in os.listdir(tmp_path) if MARK in name]
     with pytest.raises(UsageError, match="already exists"):
         bench.make_imagenet_like(folder, 12)
     assert len(sizes) == 12

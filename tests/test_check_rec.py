@@ -10,6 +10,7 @@ import pytest
 import simplejpeg
 
 from cli import one_line_error, run_cli
+from gluon_tricks.atomic import MARK
 from gluon_tricks.data import check, codec, prepare, recordfile
 from gluon_tricks.errors import UsageError
 
@@ -273,7 +274,7 @@ def test_repair_never_overwrites_and_handles_framing_damage(pair, tmp_path):
     report = scan(rec)
     assert check.repair(report, str(tmp_path / "fixed")) == COUNT - 1
     assert sorted(read_all(str(tmp_path / "fixed"))) == [0, 1, 3, 4, 5]
-    assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name]
+    assert not [name for name in os.listdir(tmp_path) if MARK in name]
 
 
 def test_payload_checksum_from_prepare_catches_corruption_no_decoder_sees(tmp_path):

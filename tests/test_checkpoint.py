@@ -1,7 +1,11 @@
-"""Checkpoints: a resumed run equals an uninterrupted one bit for bit; atomic saves; clear errors."""
+"""Checkpoints: a resumed run equals an uninterrupted one bit for bit; data only (no pickles);
+atomic saves; a killed save's leftovers are tidied and nothing else; clear errors."""
+import json
 import os
+import pickle
 import random
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -11,9 +15,11 @@ import mxnet as mx
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from gluon_tricks import checkpoint
+from cli import run
+from gluon_tricks import atomic, checkpoint
 from gluon_tricks.errors import UsageError
 from gluon_tricks.lr_scheduler import make_scheduler
+from old_checkpoint import PICKLE_PLACES, make_pickled
 
 CTX2 = [mx.cpu(0), mx.cpu(1)]
 BATCH = 8
@@ -195,16 +201,17 @@ def test_failed_save_leaves_previous_checkpoint_latest(tmp_path, monkeypatch):
     with open(os.path.join(root, "latest")) as f:
         assert f.read() == "epoch-0001\n"
 
-    shutil.copytree(first, os.path.join(root, "epoch-0009.tmp-12345"))
     shutil.copytree(first, os.path.join(root, "epoch-0008"))
-    os.remove(os.path.join(root, "epoch-0008", "rng.pkl"))
+    os.remove(os.path.join(root, "epoch-0008", "rng.json"))
+    os.symlink(first, os.path.join(root, "epoch-0009"))   # a link is no checkpoint of this run
     assert checkpoint.latest(root) == first
+    os.remove(os.path.join(root, "epoch-0009"))
 
     for top1 in (0.5, 0.6):
         best = checkpoint.save(root, 1, net, trainer, {"best_top1": top1}, name="best")
     assert best == os.path.join(root, "best")
     assert checkpoint.load(best, net, trainer, [mx.cpu()]) == {"best_top1": 0.6}
-    assert not [e for e in os.listdir(root) if e.startswith("best.")]
+    assert sorted(os.listdir(root)) == ["best", "epoch-0001", "epoch-0008", "latest"]
     with open(os.path.join(root, "latest")) as f:
         assert f.read() == "epoch-0001\n"
 
@@ -251,23 +258,138 @@ def test_errors_name_the_problem_in_one_line(tmp_path):
     assert str(info.value) == ("checkpoint %s was written with 2 device(s), this run has 1; "
                                "resume with the same --gpus/--cpus" % path)
 
-    with open(os.path.join(path, "trainer-ctx0.states"), "wb") as f:
-        f.write(b"not a pickle")
-    with pytest.raises(UsageError, match=r"trainer-ctx0\.states could not be read") as info:
+    with open(os.path.join(path, "optimizer-ctx0.params"), "wb") as f:
+        f.write(b"not arrays")
+    with pytest.raises(UsageError, match=r"optimizer-ctx0\.params could not be read") as info:
         checkpoint.load(path, net, nag_trainer(net), CTX2)
     assert "\n" not in str(info.value)
 
+    path = checkpoint.save(str(tmp_path), 1, net, trainer, {}, name="other")
     with open(os.path.join(path, "model.params"), "wb") as f:
         f.write(b"garbage")
     with pytest.raises(UsageError, match=r"model\.params could not be read") as info:
         checkpoint.load(path, net, nag_trainer(net), CTX2)
     assert "\n" not in str(info.value)
 
-    os.remove(os.path.join(path, "trainer-ctx1.states"))
+    os.remove(os.path.join(path, "optimizer-ctx1.params"))
     with pytest.raises(UsageError) as info:
         checkpoint.load(path, net, nag_trainer(net), CTX2)
-    assert str(info.value) == "checkpoint %s is incomplete: trainer-ctx1.states is missing" % path
-    assert checkpoint.latest(str(tmp_path)) is None
+    assert str(info.value) == "checkpoint %s is incomplete: optimizer-ctx1.params is missing" % path
+    with pytest.raises(UsageError, match="incomplete"):
+        checkpoint.read_state(path)
+
+
+def test_a_checkpoint_is_named_arrays_and_json_and_loads_without_pickle(tmp_path, monkeypatch):
+    net_a = fp16_net(1, CTX2)
+    trainer_a = nag_trainer(net_a, multi_precision=True)
+    for step in range(1, 3):
+        fp16_step(net_a, trainer_a, CTX2, step)
+    path = checkpoint.save(str(tmp_path), 1, net_a, trainer_a, {"epoch": 1})
+    assert sorted(os.listdir(path)) == [
+        "aux-ctx0.params", "aux-ctx1.params", "checkpoint.json", "model.params",
+        "optimizer-ctx0.params", "optimizer-ctx1.params", "optimizer.json", "rng.json",
+        "state.json"]
+    # float16 weight under NAG multi_precision: slot 0 the momentum, slot 1 the float32 master
+    saved = mx.nd.load(os.path.join(path, "optimizer-ctx1.params"))
+    assert sorted(saved) == ["weight#0", "weight#1"]
+    momentum, master = trainer_a._updaters[1].states[0]
+    assert np.array_equal(saved["weight#0"].asnumpy(), momentum.asnumpy())
+    assert saved["weight#1"].dtype == np.float32
+    assert np.array_equal(saved["weight#1"].asnumpy(), master.asnumpy())
+    with open(os.path.join(path, "optimizer.json")) as f:
+        counters = json.load(f)
+    assert counters["num_update"] == 2 and counters["update_counts"] == [{"weight": 2}] * 2
+    assert json.load(open(os.path.join(path, "checkpoint.json")))["format"] == 2
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("a checkpoint was unpickled")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, no_pickle)
+    net_b = fp16_net(2, CTX2)
+    trainer_b = nag_trainer(net_b, multi_precision=True)
+    checkpoint.load(path, net_b, trainer_b, CTX2)
+    monkeypatch.undo()
+    assert_all_equal(updater_states(trainer_a), updater_states(trainer_b))
+
+
+def test_plain_sgd_on_part_of_the_network_without_a_schedule(tmp_path):
+    """The §6 tasks' case: SGD over a subset of the parameters, lr set before every step; with
+    momentum 0 SGD keeps no state at all."""
+    for momentum in (0.9, 0.0):
+        nets, trainers = [], []
+        for seed in (1, 2):
+            net = conv_net(seed, CTX2)
+            trainers.append(gluon.Trainer(net[4].collect_params(), "sgd",
+                                          {"learning_rate": 0.1, "momentum": momentum},
+                                          update_on_kvstore=False))
+            nets.append(net)
+        for step in range(1, 3):
+            trainers[0].set_learning_rate(0.1 / step)
+            conv_step(nets[0], trainers[0], CTX2, step)
+        path = checkpoint.save(str(tmp_path / str(momentum)), 1, nets[0], trainers[0], {})
+        keys = sorted(mx.nd.load(os.path.join(path, "optimizer-ctx0.params")) or [])
+        assert keys == (["4.bias", "4.weight"] if momentum else [])
+        checkpoint.load(path, nets[1], trainers[1], CTX2)
+        assert trainers[1].learning_rate == 0.05
+        for step in range(3, 5):
+            for net, trainer in zip(nets, trainers):
+                conv_step(net, trainer, CTX2, step)
+        assert_all_equal(param_values(nets[0]), param_values(nets[1]))
+        assert_all_equal(updater_states(trainers[0]), updater_states(trainers[1]))
+
+
+@pytest.mark.filterwarnings("ignore:Accumulating with float16")
+def test_a_state_that_does_not_fit_and_a_damaged_rng_are_one_line_errors(tmp_path):
+    net = fp16_net(1, [mx.cpu()])
+    trainer = nag_trainer(net, multi_precision=True)
+    fp16_step(net, trainer, [mx.cpu()], 1)
+    path = checkpoint.save(str(tmp_path), 1, net, trainer, {})
+    plain = fp16_net(1, [mx.cpu()])      # the same network with momentum only: one slot
+    sgd = gluon.Trainer(plain.collect_params(), "sgd", {"momentum": 0.9}, update_on_kvstore=False)
+    with pytest.raises(UsageError) as info:
+        checkpoint.load(path, plain, sgd, [mx.cpu()])
+    assert str(info.value) == ("checkpoint %s: optimizer-ctx0.params does not match this network "
+                               "(parameters weight)" % path)
+    random.seed(5)
+    expected = random.random()
+    with open(os.path.join(path, "rng.json")) as f:
+        rng = json.load(f)
+    rng["numpy"]["key"] = rng["numpy"]["key"][:10]
+    with open(os.path.join(path, "rng.json"), "w") as f:
+        json.dump(rng, f)
+    random.seed(5)
+    with pytest.raises(UsageError, match=r"rng\.json could not be read \(not a list of 624 "):
+        checkpoint.load(path, net, nag_trainer(net, multi_precision=True), [mx.cpu()])
+    assert random.random() == expected     # nothing was changed
+
+
+@pytest.mark.parametrize("place", PICKLE_PLACES)
+def test_the_pickled_format_is_refused_without_unpickling(tmp_path, place):
+    net = conv_net(1, CTX2)
+    trainer = nag_trainer(net)
+    conv_step(net, trainer, CTX2, 1)
+    marker = tmp_path / "marker"
+    path = make_pickled(checkpoint.save(str(tmp_path / "ckpt"), 1, net, trainer, {"epoch": 1}),
+                        {place: str(marker)})
+    assert checkpoint.latest(str(tmp_path / "ckpt")) == path      # its weights stay usable
+    with pytest.raises(UsageError) as info:
+        checkpoint.load(path, net, nag_trainer(net), CTX2)
+    assert not marker.exists()
+    assert str(info.value) == (
+        "checkpoint %s is in the old format whose rng.pkl and trainer-ctx*.states are Python "
+        "pickles, which can run any code when loaded, so it is not read; start a new run from its "
+        "weights instead: --pretrained %s/model.params (its optimizer state and step count are "
+        "not carried over)" % (path, path))
+
+
+def _leave_staging(root, name, then):
+    """Start a staging folder for ``name`` in ``root`` in a child process, run ``then`` (code
+    using ``stage``) and exit without any clean-up, as a kill would."""
+    code = ("import os\nfrom gluon_tricks import atomic\n"
+            "writing = atomic.staging(%r, %r)\nstage = writing.__enter__()\n%s\nos._exit(0)\n" % (root, name, then))
+    proc = run([sys.executable, "-c", code])
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_newest_prune_and_leftovers_of_a_killed_run(tmp_path):
@@ -283,12 +405,32 @@ def test_newest_prune_and_leftovers_of_a_killed_run(tmp_path):
     checkpoint.save(root, 6, net, trainer, {"epoch": 6})
     assert checkpoint.newest(root) == os.path.join(root, "epoch-0006")
 
-    # A kill between "best -> best.old-PID" and "tmp -> best": the old best comes back.
-    os.rename(best, best + ".old-999999")
-    shutil.copytree(os.path.join(root, "epoch-0004"), os.path.join(root, "epoch-0007.tmp-999999"))
-    shutil.copytree(os.path.join(root, "epoch-0004"), os.path.join(root, "epoch-0003.del-999999"))
-    assert sorted(checkpoint.remove_stale(root)) == ["best.old-999999", "epoch-0003.del-999999",
-                                                     "epoch-0007.tmp-999999"]
-    assert sorted(os.listdir(root)) == ["best", "epoch-0002", "epoch-0004", "epoch-0005",
-                                        "epoch-0006", "latest"]
+    # Killed: between "best -> staging/previous" and publishing the new best; while writing
+    # epoch 7; while pruning epoch 4. A live writer's staging folder (this process) stays.
+    _leave_staging(root, "best", "atomic.rename_noreplace(%r, os.path.join(stage, 'previous'))"
+                   % best)
+    _leave_staging(root, "epoch-0007", "import shutil; shutil.copytree(%r, os.path.join(stage, "
+                   "'epoch-0007'))" % os.path.join(root, "epoch-0005"))
+    _leave_staging(root, "epoch-0004", "os.rename(%r, os.path.join(stage, 'epoch-0004'))"
+                   % os.path.join(root, "epoch-0004"))
+    live = atomic.staging(root, "epoch-0008")
+    live_path = live.__enter__()
+    # A user's files named like the old leftovers, or like ours but without the marker.
+    users = ["photos.old-2019", "thesis.tex.tmp-99999", "epoch-0003.del-1",
+             ".best.gluon-tricks-0123456789ab"]
+    for name in users[:2] + users[3:]:
+        os.mkdir(os.path.join(root, name))
+        with open(os.path.join(root, name, "mine.txt"), "w") as f:
+            f.write("mine")
+    with open(os.path.join(root, users[2]), "w") as f:
+        f.write("mine")
+    assert not os.path.exists(best)
+    removed = checkpoint.remove_leftovers(root)
+    assert len(removed) == 3 and all(name.startswith(".epoch-000") or name.startswith(".best.")
+                                     for name in removed)
+    assert sorted(os.listdir(root)) == sorted(
+        ["best", "epoch-0002", "epoch-0005", "epoch-0006", "latest", os.path.basename(live_path)]
+        + users)
     assert checkpoint.read_state(best) == {"epoch": 6}
+    live.__exit__(None, None, None)
+    assert not os.path.exists(live_path)

@@ -9,16 +9,14 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 
 import mxnet as mx
 import numpy as np
 import pytest
 
-from cli import one_line_error, run_cli, start
+from cli import events, kill_when, one_line_error, run_cli, start_cli
+from gluon_tricks.atomic import MARK
 from gluon_tricks.cli import main
 from gluon_tricks.data.recordfile import FRAME_HEADER, IMAGE_HEADER, read_idx
 
@@ -27,7 +25,6 @@ TINY = ["--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "4", "-
         "--lr-decay-epoch", "2"]
 SMALL = ["--model", "mobilenet0.25", "--input-size", "32", "--batch-size", "4", "--threads", "1",
          "--batches-per-epoch", "2", "--num-epochs", "2"]
-WAIT = 300   # seconds: a limit for events, far above what they take on a loaded machine
 
 
 @pytest.fixture
@@ -53,38 +50,10 @@ def cli_error(cli_run):
     return call
 
 
-def start_train(*args):
-    return start([sys.executable, "-m", "gluon_tricks", "train", *args],
-                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def kill_when(proc, happened):
-    """SIGKILL ``proc`` as soon as ``happened()`` is true (polled); fail if it never is."""
-    deadline = time.time() + WAIT
-    while not happened():
-        assert proc.poll() is None, "the run ended before the event: %s" % proc.stderr.read()
-        assert time.time() < deadline, "event not seen within %d s" % WAIT
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=WAIT)
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
-
-
-def events(run):
-    path = run / "metrics.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return out
-
-
 def temp_checkpoints(run):
+    """The staging folders (gluon_tricks.atomic) of checkpoints being written."""
     folder = run / "checkpoints"
-    return [n for n in os.listdir(folder) if ".tmp-" in n] if folder.is_dir() else []
+    return [n for n in os.listdir(folder) if MARK in n] if folder.is_dir() else []
 
 
 def arrays(path):
@@ -121,7 +90,7 @@ MOMENTS = {
 @pytest.mark.parametrize("moment", list(MOMENTS))
 def test_kill_9_then_resume_dir_alone_is_bit_identical(tiny_demo, tmp_path, straight, moment):
     run = tmp_path / "run"
-    kill_when(start_train("--data-dir", tiny_demo, "--save-dir", run, *TINY),
+    kill_when(start_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *TINY),
               lambda: MOMENTS[moment](run))
     if moment == "during a checkpoint write":
         assert temp_checkpoints(run), "the kill missed the write"

@@ -10,6 +10,7 @@ import simplejpeg
 
 from cli import one_line_error, run_cli
 from gluon_tricks import cli
+from gluon_tricks.atomic import MARK
 from gluon_tricks.bench.prepare import photo_like
 from gluon_tricks.data import codec, prepare, recordfile
 from gluon_tricks.errors import UsageError
@@ -157,14 +158,15 @@ def test_failure_mid_write_leaves_no_finished_looking_files(tree, tmp_path, monk
             prepare.prepare_folder(str(src), target, prepare.EncodeOptions(**QUIET))
     assert not any(os.path.exists(path) for path in recordfile.output_paths(fresh).values())
     assert {ext: open(path, "rb").read() for ext, path in recordfile.output_paths(prefix).items()} == old
-    assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name]
+    assert not [name for name in os.listdir(tmp_path) if MARK in name]
 
 
 def test_leftovers_of_a_killed_run_are_pointed_out(tree, tmp_path, capsys):
     src, _ = tree
-    (tmp_path / "data.rec.tmp-99999999").write_bytes(b"half")
+    (tmp_path / ".data.rec.gluon-tricks-0123456789ab").mkdir()
     prepare.prepare_folder(str(src), str(tmp_path / "data"), prepare.EncodeOptions(**QUIET))
-    assert "data.rec.tmp-99999999" in capsys.readouterr().err
+    assert ".data.rec.gluon-tricks-0123456789ab" in capsys.readouterr().err
+    assert (tmp_path / ".data.rec.gluon-tricks-0123456789ab").is_dir()   # pointed out, kept
     assert recordfile.require_record_pair(str(tmp_path / "data.rec"), str(tmp_path / "data.idx")) == 9
 
 

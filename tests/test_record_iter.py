@@ -14,7 +14,7 @@ from cli import one_line_error, run_cli
 from gluon_tricks.data import record
 from gluon_tricks.data.synthetic import SyntheticBatches
 from gluon_tricks.errors import UsageError
-from gluon_tricks.train import epoch_seed
+from gluon_tricks.seeds import epoch_seed
 
 MEAN = np.array([123.68, 116.779, 103.939]).reshape(3, 1, 1)
 STD = np.array([58.393, 57.12, 57.375]).reshape(3, 1, 1)

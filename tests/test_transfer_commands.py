@@ -3,10 +3,12 @@ here, from a backbone saved here; and their one-line errors for bad data roots."
 import json
 import os
 
+import mxnet as mx
+import numpy as np
 import pytest
 from PIL import Image
 
-from cli import one_line_error, run_cli
+from cli import events, kill_when, one_line_error, run_cli, start_cli
 from gluon_tricks.cli import main
 from transfer_data import make_ade, make_voc, save_backbone
 
@@ -17,8 +19,7 @@ def backbone_file(tmp_path_factory):
 
 
 def _events(run_dir, kind):
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        return [e for e in map(json.loads, f) if e["kind"] == kind]
+    return [e for e in events(run_dir) if e["kind"] == kind]
 
 
 def test_detect_trains_on_a_tiny_voc_folder(tmp_path, backbone_file):
@@ -76,6 +77,51 @@ def test_segment_multi_scale_evaluation(tmp_path, backbone_file):
                    "--save-dir", tmp_path / "run")
     assert proc.returncode == 0, proc.stderr
     assert "multi-scale" in (tmp_path / "run" / "report.md").read_text()
+
+
+# Segment on two devices (each device's own optimizer state and BN statistics); detect on one,
+# to keep Faster R-CNN's CPU time down.
+TASK_DATA = {
+    "detect": lambda tmp: ["--data-root", make_voc(str(tmp / "VOCdevkit")), "--short", 64,
+                           "--max-size", 96, "--batches-per-epoch", 2],
+    "segment": lambda tmp: ["--data-root", make_ade(str(tmp / "ade")), "--base-size", 64,
+                            "--crop-size", 48, "--batch-size", 2, "--cpus", 2],
+}
+
+
+def _arrays(checkpoint_dir):
+    """Every array of a checkpoint (weights, each device's BN statistics and optimizer state)."""
+    return {(name, key): value.asnumpy() for name in sorted(os.listdir(checkpoint_dir))
+            if name.endswith(".params")
+            for key, value in mx.nd.load(str(checkpoint_dir / name)).items()}
+
+
+def _scores(run_dir):
+    """The evaluations of a run as JSON text, without their times (NaN for a class no image has)."""
+    return json.dumps([{k: v for k, v in e.items() if k != "time"} for e in _events(run_dir, "eval")])
+
+
+@pytest.mark.parametrize("command", list(TASK_DATA))
+def test_kill_9_then_resume_is_bit_identical(tmp_path, backbone_file, command):
+    """Two epochs with -j 0, straight vs. killed after the first update of epoch 2 and
+    resumed: the same weights, BatchNorm statistics and optimizer state of every device, and the
+    same scores."""
+    args = [command, "--backbone", "resnet18_v1d", "--backbone-params", backbone_file, "-j", 0,
+            "--num-epochs", 2, "--log-interval", 1] + TASK_DATA[command](tmp_path)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    proc = run_cli(*args, "--save-dir", straight)
+    assert proc.returncode == 0, proc.stderr
+    kill_when(start_cli(*args, "--save-dir", resumed),
+              lambda: any(e["kind"] == "train" and e["epoch"] == 2 for e in events(resumed)))
+    proc = run_cli(*args, "--save-dir", resumed, "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "resumed from %s" % (resumed / "checkpoints" / "epoch-0001") in proc.stdout
+    expected = _arrays(straight / "checkpoints" / "epoch-0002")
+    got = _arrays(resumed / "checkpoints" / "epoch-0002")
+    assert sorted(got) == sorted(expected)
+    assert any(name.startswith("optimizer-ctx") for name, _ in got)
+    assert [key for key in expected if not np.array_equal(expected[key], got[key])] == []
+    assert _scores(resumed) == _scores(straight)
 
 
 def _fails(capsys, *argv):

@@ -21,6 +21,7 @@ import cv2
 import mxnet as mx
 import numpy as np
 
+from .. import atomic
 from ..data import codec, recordfile
 from ..errors import UsageError
 
@@ -69,7 +70,7 @@ def make_imagenet_like(folder, count, classes=10, seed=0, threads=None):
                          "not exist (or drop --make to benchmark on it)" % folder)
     if count < classes:
         raise UsageError("--make needs at least %d images (one per class), got %d" % (classes, count))
-    temp = recordfile.temp_name(folder)
+    temp = atomic.temp_path(folder)
     rng = np.random.default_rng(seed)
     jobs = [(index, imagenet_like_size(rng), int(rng.integers(2 ** 31))) for index in range(count)]
 
@@ -82,14 +83,15 @@ def make_imagenet_like(folder, count, classes=10, seed=0, threads=None):
         return height, width
 
     try:
+        os.mkdir(temp)
         for label in range(classes):
-            os.makedirs(os.path.join(temp, "c%02d" % label))
+            os.mkdir(os.path.join(temp, "c%02d" % label))
         with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
             sizes = list(pool.map(write, jobs))
+        atomic.publish(temp, folder)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    os.rename(temp, folder)
     return sizes
 
 

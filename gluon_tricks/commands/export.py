@@ -15,7 +15,7 @@ import os
 import mxnet as mx
 import numpy as np
 
-from .. import outputs
+from .. import atomic, outputs
 from ..data.augment import MEAN_RGB, STD_RGB
 from ..data.record import VAL_CROP_RATIO
 from ..errors import UsageError
@@ -179,17 +179,18 @@ def run(args):
     size = source.input_size
     info = metadata(source.model, loaded.classes, class_names(args, source.config, loaded.classes),
                     size, args.preprocess)
-    with outputs.removed_if_failed(folder, files):
-        symbol_file, params_file = export_symbol(loaded.net, args.out, size, args.preprocess)
-        onnx_file = export_onnx(symbol_file, params_file, args.out + ".onnx", size,
-                                args.preprocess, info)
-        meta_file = METADATA_FILE % args.out
-        outputs.write_text(meta_file, json.dumps(info, indent=1) + "\n")
+    with atomic.staging(folder, os.path.basename(args.out)) as stage:
+        staged = os.path.join(stage, os.path.basename(args.out))
+        symbol_file, params_file = export_symbol(loaded.net, staged, size, args.preprocess)
+        export_onnx(symbol_file, params_file, staged + ".onnx", size, args.preprocess, info)
+        atomic.write_text(METADATA_FILE % staged, json.dumps(info, indent=1) + "\n")
+        atomic.publish_all([(staged + suffix, args.out + suffix) for suffix in OUT_SUFFIXES],
+                           replace=args.overwrite)
     print("exported %s (%d classes, input %s: %s %s, output %s) from %s:"
           % (source.model, loaded.classes, info["input"],
              "×".join("N" if c == "N" else "3" if c == "C" else str(size)
                       for c in info["input_layout"]),
              info["input_dtype"], info["output"], loaded.path))
-    for path in (symbol_file, params_file, onnx_file, meta_file):
+    for path in files:
         print("  %s" % path)
     return 0

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from .. import checkpoint, outputs, plots
+from .. import atomic, checkpoint, outputs, plots
 from ..data.record import check_inputs, split_to_contexts, val_iter
 from ..data import imagesize
 from ..data.recordfile import check_decodable
@@ -148,7 +148,7 @@ def table5(out_dir):
              "| " + " | ".join(TABLE5_HEADER) + " |", "|---" + "|---:" * (len(TABLE5_HEADER) - 1) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", note, ""]
-    outputs.write_text(md_path, "\n".join(lines))
+    atomic.write_text(md_path, "\n".join(lines))
     png = plots.plot_table(os.path.join(out_dir, TABLE5_FILES[0]), TABLE5_HEADER, rows,
                            title="Paper Table 5: model tweaks, size and cost", note=note)
     return [png, md_path]
@@ -162,12 +162,15 @@ def run(args):
     names = FIG_FILES + TABLE5_FILES + ((FIG4B_FILE,) if given else ())
     files = [os.path.join(args.out_dir, name) for name in names]
     outputs.check_files(files, "OUT_DIR", args.overwrite)
-    with outputs.removed_if_failed(args.out_dir, files):
-        written = [plots.plot_lr_schedules(os.path.join(args.out_dir, FIG_FILES[0])),
-                   plots.plot_logit_gap(os.path.join(args.out_dir, FIG_FILES[1]))]
+    with outputs.removed_if_failed(args.out_dir), \
+            atomic.staging(args.out_dir, "figures") as stage:
+        drawn = [plots.plot_lr_schedules(os.path.join(stage, FIG_FILES[0])),
+                 plots.plot_logit_gap(os.path.join(stage, FIG_FILES[1]))]
         if given:
-            written.append(fig4b(args, os.path.join(args.out_dir, FIG4B_FILE), inputs))
-        written += table5(args.out_dir)
+            drawn.append(fig4b(args, os.path.join(stage, FIG4B_FILE), inputs))
+        drawn += table5(stage)
+        written = [os.path.join(args.out_dir, os.path.basename(path)) for path in drawn]
+        atomic.publish_all(list(zip(drawn, written)), replace=args.overwrite)
     for path in written:
         print("wrote %s" % path)
     if not given:

@@ -71,7 +71,7 @@ def configure(parser):
 def encode_options(args):
     return prepare.EncodeOptions(resize=args.resize, quality=args.quality, pass_through=args.pass_through,
                                  threads=args.threads, shuffle=args.shuffle, seed=args.seed,
-                                 max_pixels=args.max_image_pixels)
+                                 max_pixels=args.max_image_pixels, overwrite=args.overwrite)
 
 
 def claim_outputs(prefixes, flag, overwrite):

@@ -3,7 +3,7 @@ GluonCV's train_imagenet.py), plus the shared device flags and GluonCV's other f
 import dataclasses
 import os
 
-from .. import checkpoint, configfile, options, textfile
+from .. import checkpoint, configfile, logfile, options, textfile
 from ..config import NOT_SAVED, TrainConfig, build, resolve
 from ..data import imagesize
 from ..errors import UsageError
@@ -59,7 +59,7 @@ def saved_run_config(run_dir):
 def resumed_config(given, env=os.environ):
     """``--resume DIR``: DIR's saved configuration under the flags this command line gives; the
     run stays in DIR. Whether a change is allowed is decided by ``config.check_resume`` when the
-    checkpoint is loaded."""
+    checkpoint is loaded; a saved --logging-file outside DIR must be typed again."""
     run_dir = given["resume"]
     if "save_dir" in given and os.path.abspath(given["save_dir"]) != os.path.abspath(run_dir):
         raise UsageError("--resume %s continues that run in its own folder; leave out --save-dir %s"
@@ -68,7 +68,10 @@ def resumed_config(given, env=os.environ):
     values = {k: v for k, v in saved_run_config(run_dir).items()
               if k in fields and k not in NOT_SAVED}
     values.update(given, save_dir=run_dir, resume=run_dir)
-    return resolve(TrainConfig(**values), env)
+    cfg = resolve(TrainConfig(**values), env)
+    if "logging_file" not in given:
+        logfile.check_inside(cfg.log_path, run_dir)
+    return cfg
 
 
 def run(args):

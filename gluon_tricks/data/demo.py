@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .. import outputs
+from .. import atomic, outputs
 from ..errors import UsageError
 from . import prepare, recordfile
 
@@ -152,8 +152,7 @@ def write_image(job):
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise RuntimeError("OpenCV could not encode a demo image")
-    with open(path, "wb") as handle:
-        handle.write(encoded.tobytes())
+    atomic.write_bytes(path, encoded.tobytes())
 
 
 def demo_paths(out_dir):
@@ -191,7 +190,8 @@ def write_manifest(paths, params, status):
         names = ["%s.%s" % (split, ext) for split in SPLITS for ext in ("rec", "idx", "lst", "classes")]
         files = {name: os.path.getsize(os.path.join(paths["root"], name)) for name in names}
     manifest = {"format": MANIFEST_FORMAT, "status": status, "params": params, "files": files}
-    outputs.write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                      replace=True)
 
 
 def generate_images(paths, params, threads, progress):
@@ -241,16 +241,18 @@ def make_demo_data(out_dir, seed=0, classes=10, train_per_class=260, val_per_cla
                not key.endswith("_images")]
     manifest = read_manifest(paths["manifest"]) or {}
     interrupted = manifest.get("status") == "building" and manifest.get("params") == params
-    outputs.refuse_existing(written, "OUT_DIR", overwrite or interrupted)
+    replace = overwrite or interrupted
+    outputs.refuse_existing(written, "OUT_DIR", replace)
     with outputs.removed_if_failed(out_dir):
         if os.path.exists(paths["images"]):
             shutil.rmtree(paths["images"])
-        _build(paths, params, seed, threads, progress)
+        _build(paths, params, seed, threads, progress, replace)
     return paths
 
 
-def _build(paths, params, seed, threads, progress):
-    """Draw the images and pack both splits; the manifest says "complete" only at the end."""
+def _build(paths, params, seed, threads, progress, replace):
+    """Draw the images and pack both splits (replacing the record files of an earlier build
+    when ``replace``); the manifest says "complete" only at the end."""
     out_dir = paths["root"]
     start = time.time()
     write_manifest(paths, params, "building")
@@ -258,7 +260,7 @@ def _build(paths, params, seed, threads, progress):
     generate_images(paths, params, threads, progress)
     for split in SPLITS:
         options = prepare.EncodeOptions(pass_through=True, threads=threads, shuffle=split == "train",
-                                        seed=seed, progress=progress)
+                                        seed=seed, progress=progress, overwrite=replace)
         result = prepare.prepare_folder(paths["%s_images" % split], os.path.join(out_dir, split), options)
         print("\n".join(result.summary_lines()), file=sys.stderr)
     write_manifest(paths, params, "complete")

@@ -17,6 +17,7 @@ from typing import List
 import mxnet as mx
 from tqdm import tqdm
 
+from .. import atomic
 from ..errors import UsageError
 from ..options import MAX_PARALLEL
 from . import codec, imagesize, recordfile, rooted
@@ -34,7 +35,8 @@ class SkipImage(Exception):
 class EncodeOptions:
     """How each image is stored: shorter side resized to ``resize`` (0 = keep), JPEG quality,
     or the original bytes unchanged (``pass_through``); images declaring more than
-    ``max_pixels`` pixels are skipped undecoded."""
+    ``max_pixels`` pixels are skipped undecoded; ``overwrite`` lets the outputs replace files
+    that were there when the command started (it checked them then)."""
 
     resize: int = 0
     quality: int = 95
@@ -44,6 +46,7 @@ class EncodeOptions:
     shuffle: bool = True
     seed: int = 0
     progress: bool = True
+    overwrite: bool = False
 
     def validate(self):
         """Raise UsageError for option values that cannot work together."""
@@ -229,11 +232,11 @@ def pack(items, prefix, classes, options, skipped=(), desc=None):
     counts = collections.Counter()
     written = 0
     encode = functools.partial(_encode_or_skip, options)
-    leftovers = recordfile.leftover_temps(outputs)
+    leftovers = atomic.leftovers(paths["rec"])
     if leftovers:
         warn("note: files left by an interrupted earlier run (delete them unless another prepare "
              "is writing them): %s" % " ".join(leftovers))
-    with recordfile.atomic_outputs(outputs) as temps:
+    with recordfile.atomic_outputs(outputs, options.overwrite) as temps:
         record = mx.recordio.MXIndexedRecordIO(temps[1], temps[0], "w")
         try:
             with open(temps[2], "w", encoding="utf-8") as lst, \

@@ -4,7 +4,6 @@ The framing (dmlc-core's RecordIO) is parsed here in plain Python so damaged fil
 reported precisely instead of crashing the C++ reader.
 """
 import contextlib
-import glob
 import math
 import os
 import struct
@@ -12,6 +11,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
+from .. import atomic
 from ..errors import UsageError, shown
 from . import imagesize
 
@@ -43,40 +43,21 @@ def output_paths(prefix):
     return {ext: prefix + "." + ext for ext in ("rec", "idx", "lst", "classes")}
 
 
-def temp_name(path):
-    """The name ``path`` is written under until it is complete."""
-    return "%s.tmp-%d" % (path, os.getpid())
-
-
-def leftover_temps(paths):
-    """Temporary files of ``paths`` left by other (e.g. killed) runs."""
-    own = {temp_name(path) for path in paths}
-    found = (name for path in paths for name in glob.glob(glob.escape(path) + ".tmp-*"))
-    return sorted(name for name in found if name not in own)
-
-
 @contextlib.contextmanager
-def atomic_outputs(paths):
-    """Yield temporary names for ``paths``; rename them all into place only if the block succeeds.
+def atomic_outputs(paths, replace=False):
+    """Yield temporary names for ``paths`` (files of one folder, the .rec first) in a staging
+    folder beside them; publish them all only if the block succeeds (gluon_tricks.atomic).
 
-    Old finished files are removed before the renames and the first path is renamed last, so a
-    crash at any point never leaves a new/old mixture that looks complete (pass the .rec first).
+    Nothing already at a path is replaced unless ``replace``, which removes all the old files
+    first; the first path is published last, so a crash at any point never leaves a new/old
+    mixture that looks complete.
     """
-    temps = [temp_name(p) for p in paths]
-    for path in paths:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    try:
+    folder = os.path.dirname(os.path.abspath(paths[0]))
+    os.makedirs(folder, exist_ok=True)
+    with atomic.staging(folder, os.path.basename(paths[0])) as stage:
+        temps = [os.path.join(stage, os.path.basename(path)) for path in paths]
         yield temps
-    except BaseException:
-        for temp in temps:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temp)
-        raise
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-    for temp, path in reversed(list(zip(temps, paths))):
-        os.replace(temp, path)
+        atomic.publish_all(list(zip(temps, paths))[::-1], replace)
 
 
 def read_idx(idx_path):

@@ -23,6 +23,8 @@ both; ``layout`` only decides the names under which parameters are registered, s
 """
 from mxnet.gluon import HybridBlock, nn
 
+from .. import framework
+
 DEPTHS = {
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
@@ -151,7 +153,7 @@ class ResNet(HybridBlock):
                                              nn.BatchNorm(use_global_stats=frozen_bn))))
 
             self._stages = []
-            in_channels = self._stem[-1][0]._channels
+            in_channels = widths[-1] if stem == "deep" else 64
             for s, (width, count) in enumerate(zip(STAGE_WIDTHS, counts)):
                 stage = "features.%d" % (s + 4) if v1 else "layer%d" % (s + 1)
                 dilation = 2 ** (s - 1) if dilated and s >= 2 else 1
@@ -194,7 +196,7 @@ class ResNet(HybridBlock):
             for block in stage:
                 x = block(x)
         x = F.Pooling(x, kernel=(1, 1), global_pool=True, pool_type="avg")
-        return self._children[self._fc_name](F.Flatten(x))
+        return framework.child(self, self._fc_name)(F.Flatten(x))
 
 
 class ResNetPart(HybridBlock):

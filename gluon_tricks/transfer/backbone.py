@@ -6,7 +6,7 @@ from typing import List, NamedTuple
 
 import mxnet as mx
 
-from .. import checkpoint
+from .. import checkpoint, framework
 from ..errors import UsageError, shown
 from ..models import resnet
 from ..weights import named_arrays, resolve_params
@@ -54,7 +54,7 @@ def load(net, name, path, ctx=None):
     path = resolve(path)
     arrays = named_arrays(path)
     head = net.classifier_name + "."
-    wanted = {key: p for key, p in net._collect_params_with_prefix().items()
+    wanted = {key: p for key, p in framework.structural_params(net).items()
               if not key.startswith(head)}
     ignored = sorted(key for key in arrays if key.startswith(head))
     missing = sorted(set(wanted) - set(arrays))
@@ -88,5 +88,5 @@ def freeze_batchnorm(net):
     """``grad_req='null'`` for γ and β of every BatchNorm under ``net`` (frozen BN, §6.1)."""
     if isinstance(net, mx.gluon.nn.BatchNorm):
         net.collect_params().setattr("grad_req", "null")
-    for child in net._children.values():
+    for child in framework.children(net):
         freeze_batchnorm(child)

@@ -6,13 +6,13 @@ training step and an evaluation; this module does everything around them, as ``t
 """
 import json
 import os
-import shutil
 import time
 
-from .. import checkpoint, outputs
+from .. import atomic, checkpoint
 from ..errors import UsageError
 from ..plots import plot_run, plot_scores
 from ..runlog import METRICS_FILE, MetricsLog, Progress
+from ..seeds import epoch_seed, seed_everything
 
 CONFIG_FILE = "config.json"
 REPORT_FILE = "report.md"
@@ -23,7 +23,8 @@ SAFE_ON_RESUME = ("save_dir", "resume", "num_workers", "log_interval", "data_roo
 
 def open_run(save_dir, config, resume):
     """Create the run folder ``save_dir`` for ``config`` (a JSON-able dict), or check that a
-    resumed one was made with the same settings; returns the latest checkpoint to resume from
+    resumed one was made with the same settings and can be read (then the leftovers of an
+    interrupted checkpoint write are tidied); returns the latest checkpoint to resume from
     (None for a new run). A folder that already holds a run is never reused silently."""
     ckpt_dir = os.path.join(save_dir, "checkpoints")
     path = os.path.join(save_dir, CONFIG_FILE)
@@ -32,18 +33,20 @@ def open_run(save_dir, config, resume):
         if latest is None:
             raise UsageError("no complete checkpoint in %s; --resume continues a run folder made "
                              "by an earlier run of this command" % ckpt_dir)
+        checkpoint.check_resumable(latest)
         saved = checkpoint.read_state(latest)["config"]
         changed = sorted(k for k in set(saved) | set(config)
                          if k not in SAFE_ON_RESUME and saved.get(k) != config.get(k))
         if changed:
             raise UsageError("%s was trained with other settings (%s); resume with the same "
                              "options or use a new --save-dir" % (save_dir, ", ".join(changed)))
+        checkpoint.remove_leftovers(ckpt_dir)
         return latest
     if os.path.exists(path) or os.path.exists(os.path.join(save_dir, METRICS_FILE)):
         raise UsageError("%s already holds a run; pass --resume to continue it or choose another "
                          "--save-dir" % save_dir)
     os.makedirs(save_dir, exist_ok=True)
-    outputs.write_text(path, json.dumps(config, indent=1, sort_keys=True))
+    atomic.write_text(path, json.dumps(config, indent=1, sort_keys=True))
     return None
 
 
@@ -79,7 +82,10 @@ class Task:
 
 def fit(task, config, resume_from=None, say=print):
     """Train ``task`` for ``config["num_epochs"]`` epochs of ``config["batches_per_epoch"]``
-    batches, evaluating after each epoch; returns the last evaluation."""
+    batches, evaluating after each epoch; returns the last evaluation. Each epoch starts the
+    RNGs from (``config["seed"]``, epoch), so a resumed run repeats the uninterrupted one bit for
+    bit when the batches are made in this process (``-j 0``); loader processes (``-j N``) keep
+    RNG streams of their own, forked once, and take batches in an order that varies."""
     save_dir = config["save_dir"]
     ckpt_dir = os.path.join(save_dir, "checkpoints")
     num_epochs, per_epoch = config["num_epochs"], config["batches_per_epoch"]
@@ -92,6 +98,7 @@ def fit(task, config, resume_from=None, say=print):
     started = time.time()
     with MetricsLog(save_dir) as log:
         for epoch in range(start, num_epochs):
+            seed_everything(epoch_seed(config["seed"], epoch, 0))
             progress.start_epoch(epoch)
             done, mark = 0, time.monotonic()
             for batch in task.batches():
@@ -119,15 +126,12 @@ def fit(task, config, resume_from=None, say=print):
             is_best = best is None or result[task.score] > best
             best = result[task.score] if is_best else best
             state = {"epoch": epoch + 1, "best": best, "config": config}
-            previous = checkpoint.latest(ckpt_dir)
             checkpoint.save(ckpt_dir, epoch + 1, task.net, task.trainer, state)
-            if previous:
-                shutil.rmtree(previous, ignore_errors=True)
+            checkpoint.prune(ckpt_dir, keep_last=1)
             if is_best:
                 checkpoint.save(ckpt_dir, epoch + 1, task.net, task.trainer, state, name="best")
     metrics = os.path.join(save_dir, METRICS_FILE)
     plots = os.path.join(save_dir, "plots")
-    os.makedirs(plots, exist_ok=True)
     plot_run(metrics, plots)
     plot_scores(metrics, os.path.join(plots, "scores.png"), task.score_keys,
                 config["title"])
@@ -146,4 +150,4 @@ def _write_report(save_dir, config, lines, seconds):
             % (config["backbone"], config["backbone_params"], config["num_epochs"],
                config["batches_per_epoch"], seconds), ""] + lines
     path = os.path.join(save_dir, REPORT_FILE)
-    outputs.write_text(path, "\n".join(text) + "\n")
+    atomic.write_text(path, "\n".join(text) + "\n", replace=True)

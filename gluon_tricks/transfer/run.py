@@ -8,6 +8,7 @@ from ..data import imagesize
 from ..devices import parse as parse_devices, usable_contexts
 from ..errors import UsageError
 from ..options import MAX_PARALLEL
+from ..seeds import epoch_seed, seed_everything
 from . import loop
 
 
@@ -33,6 +34,9 @@ def add_common_arguments(p, backbones, root_help, epochs, lr, wd, save_dir):
                    help="continue the run in --save-dir from its latest epoch checkpoint")
     p.add_argument("--log-interval", type=int, default=20, metavar="N",
                    help="progress line every N updates (default 20)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the heads' initialisation and of each epoch's random draws "
+                        "(default 0); with -j 0 a run repeats bit for bit, resumed or not")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved settings as JSON and exit (no data or weights read)")
     imagesize.add_argument(p)
@@ -45,7 +49,8 @@ def start(args, extra, check_data, make_task):
     devices = parse_devices(args.devices)[0]
     for flag, value, low in (("--num-epochs", args.num_epochs, 1),
                              ("--batches-per-epoch", args.batches_per_epoch, 0),
-                             ("-j", args.num_workers, 0), ("--log-interval", args.log_interval, 1)):
+                             ("-j", args.num_workers, 0), ("--log-interval", args.log_interval, 1),
+                             ("--seed", args.seed, 0)):
         if value < low:
             raise UsageError("%s must be ≥ %d, got %d" % (flag, low, value))
     if args.num_workers > MAX_PARALLEL:
@@ -56,12 +61,13 @@ def start(args, extra, check_data, make_task):
                   data_root=os.path.abspath(args.data_root), num_epochs=args.num_epochs,
                   batches_per_epoch=args.batches_per_epoch, lr=args.lr, wd=args.wd,
                   momentum=0.9, devices=devices, num_workers=args.num_workers,
-                  save_dir=args.save_dir, log_interval=args.log_interval)
+                  save_dir=args.save_dir, log_interval=args.log_interval, seed=args.seed)
     if args.print_config:
         print(json.dumps(config, indent=1, sort_keys=True))
         return None
     contexts, _ = usable_contexts(devices)
     check_data()
+    seed_everything(epoch_seed(args.seed, -1, 0))
     task, loaded = make_task(config, contexts)
     print("backbone %s from %s (classifier ignored: %s)"
           % (args.backbone, loaded.path, ", ".join(loaded.ignored) or "none in the file"))

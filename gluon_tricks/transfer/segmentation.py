@@ -14,6 +14,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from PIL import Image
 
+from .. import framework
 from ..data import imagesize, rooted
 from ..errors import UsageError
 from . import backbone as backbones
@@ -81,17 +82,15 @@ class FCN(gluon.HybridBlock):
 
     def __init__(self, resnet, channels, nclass, aux=True, base_size=BASE_SIZE,
                  crop_size=CROP_SIZE):
-        from gluoncv.model_zoo.fcn import _FCNHead
-
         super().__init__()
         self.nclass, self.aux = nclass, aux
         self.base_size, self.crop_size = base_size, crop_size     # read by MultiEvalModel
         with self.name_scope():
             self.base = resnet.part(1, 3)
             self.top = resnet.part(4, 4, stem=False)
-            self.head = _FCNHead(channels, nclass)
+            self.head = framework.fcn_head(channels, nclass)
             if aux:
-                self.auxlayer = _FCNHead(channels // 2, nclass)
+                self.auxlayer = framework.fcn_head(channels // 2, nclass)
 
     def heads(self):
         """The blocks that start from random weights."""
