@@ -16,7 +16,8 @@ from typing import List, Optional
 
 from . import devices, options, recipes
 from .data import BACKENDS
-from .data.augment import AUGS
+from .data.augment import AUGS, on_device
+from .data.backends import DALI
 from .data.mixup import PAIRINGS
 from .data.recordfile import index_path, scan_records
 from .distributed import KVSTORES
@@ -162,9 +163,12 @@ class TrainConfig:
                            "ImageRecordIter settings")
     init: str = option("xavier", "--init", group=MODEL, choices=INITS,
                        help="xavier: the paper's (§2.1); msra: GluonCV's")
-    data_backend: str = option("rec", "--data-backend", group=DATA, choices=BACKENDS,
-                               metavar="KIND",
-                               help="synthetic: random tensors at the real shape")
+    data_backend: str = option(
+        "rec", "--data-backend", group=DATA, choices=BACKENDS, metavar="KIND",
+        help="rec: MXNet's ImageRecordIter; dali-cpu / dali-gpu: NVIDIA DALI decoding on CPU "
+             "threads / on the training GPUs, each epoch a permutation of the whole set and "
+             "every crop drawn per image (GluonCV's mxnet = rec); synthetic: random tensors at "
+             "the real shape")
     data_dir: Optional[str] = option(None, "--data-dir", group=DATA, metavar="DIR",
                                      help="folder with train.rec/.idx and val.rec/.idx")
     rec_train: Optional[str] = option(None, "--rec-train", group=DATA, metavar="FILE",
@@ -260,7 +264,7 @@ def split_batch(batch_size, accumulate, max_device_batch):
 
 def _data_paths(cfg):
     """Fill the four record paths from ``data_dir`` unless given one by one (GluonCV's flags)."""
-    if cfg.data_backend != "rec":
+    if cfg.data_backend == "synthetic":
         return
     if cfg.data_dir:
         for split in ("train", "val"):
@@ -329,6 +333,11 @@ def resolve(cfg, env=os.environ):
                          "of our checkpoints' model.params)")
     if cfg.mixup_alpha == 0:
         cfg.mixup_off_epoch = 0
+    if cfg.data_backend in DALI and not on_device(cfg.aug):
+        raise UsageError("--aug %s runs in ImageRecordIter's decoding threads, which only "
+                         "--data-backend rec has; with --data-backend %s use --aug paper (steps "
+                         "4-6 on the training device; GluonCV's own DALI pipelines do no colour "
+                         "jitter at all)" % (cfg.aug, cfg.data_backend))
 
     if cfg.pretrained and cfg.use_pretrained:
         raise UsageError("--pretrained and --use-pretrained both name the starting weights; "

@@ -246,8 +246,9 @@ def scan_records(rec_path, idx_path):
     return RecordScan(len(entries), max_label)
 
 
-def _payload(handle, offset):
-    """The image bytes of the record at ``offset`` (split records joined, IRHeader removed)."""
+def read_record(handle, offset):
+    """(label, image bytes) of the record at ``offset`` (split records joined, IRHeader removed;
+    the first label when the header carries several), or None when the framing is damaged."""
     parts, pos, cflag = [], offset, None
     while cflag not in (WHOLE, LAST):
         frame = read_frame_header(handle, pos)
@@ -259,23 +260,31 @@ def _payload(handle, offset):
     data = b"".join(parts)
     if len(data) < IMAGE_HEADER.size:
         return None
-    flag = IMAGE_HEADER.unpack_from(data)[0]
-    return data[IMAGE_HEADER.size + 4 * flag:]
+    flag, label, _, _ = IMAGE_HEADER.unpack_from(data)
+    start = IMAGE_HEADER.size + 4 * flag
+    if len(data) < start:
+        return None
+    if flag:
+        label = struct.unpack_from("<f", data, IMAGE_HEADER.size)[0]
+    return label, data[start:]
 
 
-def undecodable_records(rec_path, idx_path, threads=4):
-    """(key, byte offset) of every record whose image OpenCV cannot decode, in file order.
+def undecodable_records(rec_path, idx_path, threads=4, entries=None):
+    """(key, byte offset) of every record (or of ``entries``, such pairs) whose image OpenCV
+    cannot decode, in file order.
 
     Decodes at a quarter of the size (libjpeg still reads every byte, so it fails where a full
     decode fails) to keep a pass over a validation set short."""
     import cv2
     import numpy as np
 
-    entries = sorted(read_idx(idx_path), key=lambda entry: entry[1])
+    entries = sorted(set(read_idx(idx_path) if entries is None else entries),
+                     key=lambda entry: entry[1])
 
     def check(entry):
         with open(rec_path, "rb") as handle:
-            data = _payload(handle, entry[1])
+            record = read_record(handle, entry[1])
+        data = record and record[1]
         if not data:
             return entry
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
