@@ -17,7 +17,7 @@ from typing import List, Optional
 from . import devices, options, recipes
 from .data import BACKENDS
 from .data.augment import AUGS, on_device
-from .data.backends import DALI
+from .data.backends import DALI, DEFAULT as DEFAULT_BACKEND
 from .data.mixup import PAIRINGS
 from .data.recordfile import index_path, scan_records
 from .distributed import KVSTORES
@@ -164,11 +164,11 @@ class TrainConfig:
     init: str = option("xavier", "--init", group=MODEL, choices=INITS,
                        help="xavier: the paper's (§2.1); msra: GluonCV's")
     data_backend: str = option(
-        "rec", "--data-backend", group=DATA, choices=BACKENDS, metavar="KIND",
-        help="rec: MXNet's ImageRecordIter; dali-cpu / dali-gpu: NVIDIA DALI decoding on CPU "
-             "threads / on the training GPUs, each epoch a permutation of the whole set and "
-             "every crop drawn per image (GluonCV's mxnet = rec); synthetic: random tensors at "
-             "the real shape")
+        DEFAULT_BACKEND, "--data-backend", group=DATA, choices=BACKENDS, metavar="KIND",
+        help="dali-cpu / dali-gpu: NVIDIA DALI decoding on CPU threads / on the training GPUs, "
+             "each epoch a permutation of the whole set and every crop drawn per image; rec: "
+             "MXNet's ImageRecordIter (GluonCV's mxnet; the default with --aug paper-decoder or "
+             "gluoncv, which run in it); synthetic: random tensors at the real shape")
     data_dir: Optional[str] = option(None, "--data-dir", group=DATA, metavar="DIR",
                                      help="folder with train.rec/.idx and val.rec/.idx")
     rec_train: Optional[str] = option(None, "--rec-train", group=DATA, metavar="FILE",
@@ -237,6 +237,8 @@ def build(given, env=os.environ):
         given = dict(given, recipe=recipes.find(given["recipe"]).name)
         values.update(recipes.config_values(given["recipe"], given))
     values.update(given)
+    if "data_backend" not in values and values.get("aug") in AUGS and not on_device(values["aug"]):
+        values["data_backend"] = "rec"      # those presets run in ImageRecordIter's threads
     return resolve(TrainConfig(**values), env)
 
 

@@ -3,6 +3,7 @@ a record file and its index, a network with its weights, and the decoding thread
 import argparse
 
 from .. import devices
+from ..data import backends
 from ..data.recordfile import index_path
 from ..errors import UsageError
 from ..models import list_models
@@ -45,6 +46,13 @@ def add_threads(parser, default=4):
     parser.add_argument("-j", "--threads", "--num-data-workers", dest="threads", type=int,
                         default=default, metavar="N",
                         help="decoding threads (default %d)" % default)
+
+
+def add_data_backend(parser, default=None, help_default="rec"):
+    """``--data-backend``: the reader of the validation records (``backends.val_batches``)."""
+    parser.add_argument("--data-backend", choices=backends.RECORDS, default=default,
+                        help="rec: MXNet's ImageRecordIter; dali-cpu / dali-gpu: NVIDIA DALI on "
+                             "CPU threads / on the GPUs (default %s)" % help_default)
 
 
 def add_records(parser, help, required=True):
