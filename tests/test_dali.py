@@ -18,6 +18,7 @@ from loop import make_run
 
 from gluon_tricks.data import dali, sampling
 from gluon_tricks.data.record import DeviceBatch, split_to_contexts, val_iter
+from gluon_tricks.data.recordfile import FRAME_HEADER, IMAGE_HEADER, read_idx, undecodable_records
 from gluon_tricks.errors import UsageError
 from gluon_tricks.train import micro_batches
 
@@ -268,3 +269,19 @@ def test_a_record_without_an_image_header_is_named_in_one_line(tmp_path):
     rec, idx = write_rec(tmp_path, 8, images=images, img_fmt=".bmp")
     with pytest.raises(dali.ReadFailed, match=r"record \d+ \(byte \d+\) has no readable JPEG or PNG"):
         next(epoch(rec, idx, 0, batch_size=4))
+
+
+def test_a_record_dali_cannot_decode_is_among_the_suspects_named(tmp_path):
+    """A PNG whose header is sound and whose data are not: DALI fails on its batch, and the
+    records of the batches it had asked for are the suspects the run checks (and names)."""
+    images = [np.full((40, 50, 3), 90, np.uint8)] * 8
+    rec, idx = write_rec(tmp_path, 8, images=images, img_fmt=".png")
+    entries = read_idx(idx)
+    key, offset = entries[3]
+    with open(rec, "r+b") as handle:       # keep the signature and IHDR, spoil what follows
+        handle.seek(offset + FRAME_HEADER.size + IMAGE_HEADER.size + 33)
+        handle.write(b"\0" * 40)
+    with pytest.raises(dali.ReadFailed, match="DALI failed on") as failure:
+        list(epoch(rec, idx, 0, batch_size=4))
+    assert (key, offset) in failure.value.records
+    assert undecodable_records(rec, idx, 1, failure.value.records) == [(key, offset)]

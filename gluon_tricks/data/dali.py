@@ -31,6 +31,7 @@ pass through the host. ``dali-cpu`` runs one pipeline whose batches are on the h
 ``feed_ndarray`` copies DALI's outputs into MXNet arrays).
 """
 import math
+import re
 from types import SimpleNamespace
 
 import mxnet as mx
@@ -276,9 +277,11 @@ class DaliBatches(Batches):
 
 
 def _first_line(err):
-    lines = [line.strip() for line in str(err).splitlines()
-             if line.strip() and not line.startswith(("Critical error", "Stacktrace", "["))]
-    return lines[0] if lines else type(err).__name__
+    """The line of a DALI error that says what failed (its last before the stack trace), without
+    DALI's source-file tags."""
+    lines = str(err).split("Stacktrace")[0].strip().splitlines()
+    text = re.sub(r"\[/[^\]]*\]\s*", "", lines[-1]).strip() if lines else ""
+    return text or type(err).__name__
 
 
 def train_iter(rec, idx, batch_size, input_size, backend="dali-cpu", contexts=None, steps=1,
