@@ -222,7 +222,7 @@ def test_a_run_trains_on_dali_batches_with_accumulation_and_mixup(tmp_path, tiny
 def test_dali_gpu_without_a_gpu_is_one_line(tiny_demo, tmp_path):
     line = one_line_error(run_cli("train", "--data-dir", tiny_demo, "--save-dir", tmp_path / "r",
                                   "--data-backend", "dali-gpu"))
-    assert "--data-backend dali-gpu decodes on the training GPUs" in line
+    assert "--data-backend dali-gpu decodes on the GPUs the network runs on" in line
     assert "--gpus IDS" in line and "dali-cpu" in line
     line = one_line_error(run_cli("train", "--data-dir", tiny_demo, "--save-dir", tmp_path / "r",
                                   "--data-backend", "dali-gpu", "--gpus", "0"))
@@ -261,7 +261,7 @@ def test_eval_and_zoo_check_take_the_backend(tiny_run, tiny_demo, tmp_path):
     zoo.mkdir()
     proc = run_cli("zoo-check", "--models-dir", zoo, "--rec", tiny_demo / "val.rec",
                    "--data-backend", "dali-gpu")
-    assert "--data-backend dali-gpu decodes on the training GPUs" in one_line_error(proc)
+    assert "--data-backend dali-gpu decodes on the GPUs the network runs on" in one_line_error(proc)
 
 
 def test_a_record_without_an_image_header_is_named_in_one_line(tmp_path):

@@ -25,6 +25,7 @@ from mxnet import autograd, gluon
 
 from ..commands import arguments
 from ..config import TrainConfig, resolve
+from ..data import backends
 from ..data.synthetic import SyntheticBatches
 from ..distributed import Distribution
 from ..errors import UsageError
@@ -97,7 +98,7 @@ class Row(NamedTuple):
 
 
 def configs(model, input_size, batch_size, steps, repeats, rec, idx, threads, devices, dtype,
-            data_backend=TrainConfig.data_backend):
+            data_backend=backends.DEFAULT):
     """(config fed from ``rec``, the same config fed synthetic batches), both resolved as
     ``train`` resolves its flags, for ``repeats`` epochs of ``steps`` steps."""
     common = dict(model=model, input_size=input_size, batch_size=batch_size, lr=BENCH_LR,
@@ -228,8 +229,7 @@ def configure(parser):
     parser.add_argument("--repeats", type=int, default=3, metavar="R",
                         help="rounds; each round runs every variant once (default 3)")
     arguments.add_threads(parser, default=TrainConfig().threads)
-    arguments.add_data_backend(parser, default=TrainConfig.data_backend,
-                               help_default=TrainConfig.data_backend)
+    arguments.add_data_backend(parser, default=backends.DEFAULT)
     arguments.add_devices(parser)
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
 

@@ -48,11 +48,11 @@ def add_threads(parser, default=4):
                         help="decoding threads (default %d)" % default)
 
 
-def add_data_backend(parser, default=None, help_default="rec"):
-    """``--data-backend``: the reader of the validation records (``backends.val_batches``)."""
+def add_data_backend(parser, default="rec", default_text=None):
+    """``--data-backend``: the reader of the record files (``data/backends.py``)."""
     parser.add_argument("--data-backend", choices=backends.RECORDS, default=default,
                         help="rec: MXNet's ImageRecordIter; dali-cpu / dali-gpu: NVIDIA DALI on "
-                             "CPU threads / on the GPUs (default %s)" % help_default)
+                             "CPU threads / on the GPUs (default %s)" % (default_text or default))
 
 
 def add_records(parser, help, required=True):

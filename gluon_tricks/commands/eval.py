@@ -31,7 +31,7 @@ def configure(p):
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
     arguments.add_devices(p)
     arguments.add_threads(p)
-    arguments.add_data_backend(p, help_default="the run's, else rec")
+    arguments.add_data_backend(p, default=None, default_text="the run's, else rec")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="float16 casts the network (BatchNorm keeps float32 parameters)")
 

@@ -37,7 +37,7 @@ def configure(p):
                    help="score only the first N batches per model (0: the whole set)")
     arguments.add_devices(p)
     arguments.add_threads(p)
-    arguments.add_data_backend(p, default="rec")
+    arguments.add_data_backend(p)
 
 
 def score(model, path, rec, idx, batch, contexts, threads, limit, backend="rec"):

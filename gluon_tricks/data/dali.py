@@ -73,12 +73,12 @@ def modules(backend):
 def pipeline_devices(backend, contexts):
     """The DALI ``device_id`` of each pipeline: one per training GPU for ``dali-gpu``, a single
     CPU-only pipeline (None) for ``dali-cpu``; one-line UsageError for ``dali-gpu`` without
-    GPUs to train on."""
+    GPUs to run on."""
     if backend == "dali-cpu":
         return [None]
     if not contexts or any(c.device_type != "gpu" for c in contexts):
-        raise UsageError("--data-backend dali-gpu decodes on the training GPUs, and this run "
-                         "trains on the CPU; pass --gpus IDS, or use --data-backend dali-cpu")
+        raise UsageError("--data-backend dali-gpu decodes on the GPUs the network runs on, and "
+                         "it runs on the CPU here; pass --gpus IDS, or use --data-backend dali-cpu")
     return [c.device_id for c in contexts]
 
 
@@ -160,7 +160,6 @@ class _ValFeed:
     def __init__(self, records, batch_size, num_batches, rows):
         self.records, self.batch_size, self.num_batches, self.rows = (records, batch_size,
                                                                       num_batches, rows)
-        self.start = 0
 
     def numbers(self, batch):
         positions = np.arange(batch * self.batch_size, (batch + 1) * self.batch_size)
@@ -219,13 +218,12 @@ class DaliBatches(Batches):
     at ``start``)."""
 
     def __init__(self, backend, records, feeds, make_pipeline, num_batches, batch_size, pads,
-                 contexts):
+                 contexts, start=0):
         super().__init__(num_batches, batch_size)
         self.backend, self.records, self.feeds = backend, records, feeds
         self.make_pipeline, self.pads, self.contexts = make_pipeline, pads, contexts
         self.dali = modules(backend)
-        self.start = feeds[0].start
-        self._done = self.start
+        self.start = self._done = start
         self._pipelines = None
 
     def reset(self):
@@ -305,7 +303,7 @@ def train_iter(rec, idx, batch_size, input_size, backend="dali-cpu", contexts=No
     def make(dali, feed, device):
         return _train_pipeline(dali, feed, share, input_size, device, threads)
     return DaliBatches(backend, records, feeds, make, plan.num_batches, batch_size,
-                       lambda index: 0, contexts)
+                       lambda index: 0, contexts, start_batch)
 
 
 def val_iter(rec, idx, batch_size, input_size, backend="dali-cpu", contexts=None, threads=4):
