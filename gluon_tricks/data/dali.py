@@ -21,7 +21,7 @@ every record once per pass in file order, the last batch padded (``pad``).
 
 Resizing uses DALI's linear filter with antialiasing (a triangle filter as wide as the scale
 when shrinking); ``ImageRecordIter`` resizes bilinearly without it, so the same weights score
-slightly differently through the two backends (README). DALI ignores EXIF orientation
+differently through the two backends (benchmarks/README.md: 6.8 points of top-1 at 64 px). DALI ignores EXIF orientation
 (``ImageRecordIter``, through OpenCV, applies it); records written by ``prepare`` carry none.
 
 ``dali-gpu`` runs one pipeline per training GPU: each decodes that device's share of every
