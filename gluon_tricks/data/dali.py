@@ -45,6 +45,8 @@ from .record import VAL_CROP_RATIO, Batches, DeviceBatch, check_inputs, check_pa
 from .recordfile import read_idx, read_record
 
 BACKENDS = ("dali-cpu", "dali-gpu")
+# Batches DALI asks its source for ahead of the one being run.
+PREFETCH = 2
 INSTALL = "pip install -c constraints.txt -e '.[dali]' in the repository (bash tools/install.sh does it)"
 
 
@@ -176,7 +178,8 @@ def _train_pipeline(dali, feed, batch_size, input_size, device_id, threads):
     """Steps 1–3: decode the window, resize it to S × S, flip; raw float CHW RGB out."""
     fn, types = dali.fn, dali.types
 
-    @dali.pipeline_def(batch_size=batch_size, num_threads=threads, device_id=device_id, seed=0)
+    @dali.pipeline_def(batch_size=batch_size, num_threads=threads, device_id=device_id, seed=0,
+                       prefetch_queue_depth=PREFETCH)
     def pipeline():
         data, anchor, shape, flip, label = fn.external_source(
             source=feed, num_outputs=5, batch=True, batch_info=True,
@@ -196,7 +199,8 @@ def _val_pipeline(dali, feed, batch_size, input_size, device_id, threads):
     """Validation: decode, shorter side to ⌈S / 0.875⌉, centre crop S × S, normalise."""
     fn, types = dali.fn, dali.types
 
-    @dali.pipeline_def(batch_size=batch_size, num_threads=threads, device_id=device_id, seed=0)
+    @dali.pipeline_def(batch_size=batch_size, num_threads=threads, device_id=device_id, seed=0,
+                       prefetch_queue_depth=PREFETCH)
     def pipeline():
         data, label = fn.external_source(source=feed, num_outputs=2, batch=True, batch_info=True,
                                          dtype=[types.UINT8, types.FLOAT])
@@ -255,7 +259,7 @@ class DaliBatches(Batches):
             outputs = [pipeline.run() for pipeline in self._pipelines]
         except RuntimeError as err:
             # DALI has asked for this batch and the ones it prefetches: any of them may hold it.
-            ahead = range(index, min(index + 3, self.num_batches))
+            ahead = range(index, min(index + PREFETCH + 1, self.num_batches))
             suspects = [entry for feed in self.feeds for batch in ahead
                         for entry in self.records.entries_of(feed.numbers(batch))]
             raise ReadFailed("DALI failed on %s: %s" % (self.records.rec, _first_line(err)),
