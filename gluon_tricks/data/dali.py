@@ -21,8 +21,9 @@ every record once per pass in file order, the last batch padded (``pad``).
 
 Resizing uses DALI's linear filter with antialiasing (a triangle filter as wide as the scale
 when shrinking); ``ImageRecordIter`` resizes bilinearly without it, so the same weights score
-differently through the two backends (benchmarks/README.md: 6.8 points of top-1 at 64 px). DALI ignores EXIF orientation
-(``ImageRecordIter``, through OpenCV, applies it); records written by ``prepare`` carry none.
+differently through the two backends (benchmarks/README.md: up to 6.8 points of top-1 at 64 px).
+DALI ignores EXIF orientation (``ImageRecordIter``, through OpenCV, applies it); records written
+by ``prepare`` carry none.
 
 ``dali-gpu`` runs one pipeline per training GPU: each decodes that device's share of every
 micro-batch and hands it over on that GPU (a ``record.DeviceBatch``), so decoded images never
