@@ -24,6 +24,7 @@ COMMANDS = (
     "detect",
     "segment",
     "recipes",
+    "doctor",
 )
 
 

@@ -1,8 +1,9 @@
 """The devices a command runs on: ``--gpus 0,1`` / ``--cpus N`` / ``--num-gpus N`` as one
 canonical text ("gpu:0,1" or "cpu:N"), its MXNet contexts, and a one-line error for GPUs that
-this MXNet cannot see."""
+this MXNet cannot run on (``gpu_arch``) or cannot see."""
 import mxnet as mx
 
+from . import gpu_arch
 from .errors import UsageError
 
 DEFAULT = "cpu:1"
@@ -37,10 +38,12 @@ def contexts(text):
 
 
 def check_gpus(ctxs):
-    """A one-line error when ``ctxs`` ask for GPUs this MXNet cannot see."""
+    """A one-line error when ``ctxs`` ask for GPUs this MXNet has no code for or cannot see.
+    Every command that takes ``--gpus``/``--num-gpus`` comes here before it writes anything."""
     wanted = [c.device_id for c in ctxs if c.device_type == "gpu"]
     if not wanted:
         return
+    gpu_arch.check(wanted)
     try:
         available = mx.context.num_gpus()
     except mx.base.MXNetError:

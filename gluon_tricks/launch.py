@@ -247,6 +247,17 @@ def _set_handlers(handlers):
         signal.signal(signum, handler)
 
 
+def stop_handlers():
+    """The handlers that stop the job: SIGTERM (what ``kill``, schedulers and container runtimes
+    send) always; SIGHUP only if it was not ignored when this process started. SIGINT keeps
+    Python's own handling, which follows the same Unix convention: a job started with Ctrl-C or
+    hang-up ignored (a background job of a script, ``nohup``) leaves them ignored."""
+    handlers = {signal.SIGTERM: _raise_terminated}
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        handlers[signal.SIGHUP] = _raise_terminated
+    return handlers
+
+
 def launch(command, workers, servers, host="127.0.0.1", port=None):
     """Run the job for ``command`` (``["train", ...]`` or ``["python", script, ...]``); return
     its exit code. Every child is gone when this returns, also on Ctrl-C (re-raised); a second
@@ -256,7 +267,7 @@ def launch(command, workers, servers, host="127.0.0.1", port=None):
     main = threading.current_thread() is threading.main_thread()
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS} if main else {}
     if main:
-        _set_handlers({signal.SIGTERM: _raise_terminated, signal.SIGHUP: _raise_terminated})
+        _set_handlers(stop_handlers())
     try:
         job.start()
         return job.wait()

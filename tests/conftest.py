@@ -1,10 +1,27 @@
-"""Test set-up: make the tests folder importable for shared helpers."""
+"""Test set-up: the suite's own process state (tests/baseline.py), a fresh working folder for
+every test, and the shared tiny data sets."""
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import pytest  # noqa: E402
+
+import baseline  # noqa: E402
+
+SUITE_HOME = baseline.apply()
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SUITE_HOME, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def own_working_folder(tmp_path, monkeypatch):
+    """Each test runs in an empty folder of its own: nothing may depend on, or write into, the
+    folder pytest was started from."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")

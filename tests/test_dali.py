@@ -4,7 +4,6 @@ be reproduced from any batch on, sharding over workers, the layout of ``dali-gpu
 per-device batches (on CPU contexts), validation beside ``rec``'s, and the one-line errors.
 The crop and flip distributions are measured in ``test_augment_measured.py``."""
 import collections
-import subprocess
 import sys
 
 import cv2
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from _records import write_rec
-from cli import ROOT, one_line_error, run_cli
+from cli import ROOT, one_line_error, run, run_cli
 from loop import make_run
 
 from gluon_tricks.data import dali, sampling
@@ -240,9 +239,7 @@ def test_without_dali_installed_the_backend_names_the_install_command(tiny_demo,
     """An interpreter where ``import nvidia.dali`` fails, as where DALI is not installed."""
     args = (["train", "--data-dir", tiny_demo, "--save-dir", tmp_path / "r"] if command == "train"
             else ["eval", tiny_run, "--data-backend", "dali-cpu"])
-    proc = subprocess.run([sys.executable, "-c", WITHOUT_DALI, *map(str, args)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT,
-                          env={"PYTHONPATH": ROOT, "PATH": "/usr/bin:/bin"})
+    proc = run([sys.executable, "-c", WITHOUT_DALI, *args], cwd=ROOT)
     line = one_line_error(proc)
     assert "--data-backend dali-cpu needs NVIDIA DALI" in line
     assert "pip install -c constraints.txt -e '.[dali]'" in line

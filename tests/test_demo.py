@@ -17,7 +17,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_tiny_demo_writes_run_folder_and_report(tmp_path):
     out = tmp_path / "demo"
     proc = run_cli("demo", "--out", out, "--epochs", 1, "--input-size", 32, "--batch-size", 8,
-                   "--train-per-class", 2, "--val-per-class", 1, timeout=300)
+                   "--train-per-class", 2, "--val-per-class", 1)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report_path = out / "report.md"
     assert str(report_path) in proc.stdout

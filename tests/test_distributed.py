@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from _records import write_rec
-from cli import ROOT, one_line_error, run_cli
+from cli import ROOT, one_line_error, run, run_cli, start
 from gluon_tricks.data.demo import make_demo_data
 
 DRIVER = os.path.join(ROOT, "tests", "dist_driver.py")
@@ -66,8 +66,8 @@ def assert_no_leftovers(tag):
     assert tagged_pids(tag) == [], "processes outlived the job"
 
 
-def launch(tag, *args, timeout=120):
-    return run_cli("launch", *args, timeout=timeout, env={TAG: tag})
+def launch(tag, *args):
+    return run_cli("launch", *args, env={TAG: tag})
 
 
 def trainable(path):
@@ -133,13 +133,11 @@ def test_two_workers_read_every_record_once_per_epoch(tmp_path, tag, kvstore):
     flags = ["--kvstore", kvstore, "--data-backend", "dali-cpu", "--data-dir", data,
              "--save-dir", runs, *TINY, *TWO_EPOCHS]
     if kvstore == "horovod":
-        proc = subprocess.run([HOROVODRUN, "--gloo", "-np", "2", "-H", "localhost:2",
-                               sys.executable, DRIVER, "--out", str(out), *map(str, flags)],
-                              capture_output=True, text=True, timeout=300,
-                              env=dict(os.environ, PYTHONPATH=ROOT, **{TAG: tag}))
+        proc = run([HOROVODRUN, "--gloo", "-np", "2", "-H", "localhost:2", sys.executable, DRIVER,
+                    "--out", out, *flags], env={TAG: tag})
     else:
         proc = launch(tag, "--workers", "2", "--servers", "1", "--", "python", DRIVER, "--out",
-                      out, *flags, timeout=300)
+                      out, *flags)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     check_two_ranks(out, runs)
     seen = [json.loads((out / ("rank%d.json" % r)).read_text())["labels"] for r in (0, 1)]
@@ -153,11 +151,9 @@ def test_two_workers_read_every_record_once_per_epoch(tmp_path, tag, kvstore):
 @ACCUMULATE
 def test_two_horovod_ranks_end_with_identical_parameters(data, tmp_path, tag, micro):
     out, runs = tmp_path / "out", tmp_path / "runs"
-    env = dict(os.environ, PYTHONPATH=ROOT, **{TAG: tag})
-    proc = subprocess.run([HOROVODRUN, "--gloo", "-np", "2", "-H", "localhost:2", sys.executable,
-                           DRIVER, "--out", str(out), "--kvstore", "horovod", "--data-dir", data,
-                           "--save-dir", str(runs), *TINY, *TWO_EPOCHS, *micro],
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = run([HOROVODRUN, "--gloo", "-np", "2", "-H", "localhost:2", sys.executable, DRIVER,
+                "--out", out, "--kvstore", "horovod", "--data-dir", data, "--save-dir", runs,
+                *TINY, *TWO_EPOCHS, *micro], env={TAG: tag})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     check_two_ranks(out, runs)
@@ -184,12 +180,13 @@ def test_a_failing_worker_stops_the_job_with_its_exit_code(tmp_path, tag):
     assert_no_leftovers(tag)
 
 
-def start_sleeping_job(tag):
-    """A launcher whose two workers sleep; returns it once all four children exist."""
-    env = dict(os.environ, PYTHONPATH=ROOT, **{TAG: tag})
-    launcher = subprocess.Popen([sys.executable, "-m", "gluon_tricks", "launch", "--workers", "2",
-                                 "--servers", "1", "--", "python", "-c", "import time; time.sleep(300)"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+def start_sleeping_job(tag, ignored=()):
+    """A launcher whose two workers sleep, started with default signal dispositions except
+    ``ignored``; returns it once all four children exist (its handlers are set before)."""
+    launcher = start([sys.executable, "-m", "gluon_tricks", "launch", "--workers", "2",
+                      "--servers", "1", "--", "python", "-c", "import time; time.sleep(300)"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={TAG: tag},
+                     ignored=ignored)
     deadline = time.time() + EVENT_LIMIT
     while len(tagged_pids(tag)) < 5 and time.time() < deadline:  # the launcher + 4 children
         time.sleep(0.1)
@@ -210,4 +207,34 @@ def test_stopping_the_launcher_stops_every_process(tag, signum, code):
     assert launcher.returncode == code, stderr
     if signum != signal.SIGKILL:
         assert "interrupted" in stderr
+    assert_no_leftovers(tag)
+
+
+def dispositions(pid):
+    """The signals process ``pid`` ignores and the ones it catches, from /proc/PID/status."""
+    masks = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("SigIgn", "SigCgt"):
+                bits = int(value, 16)
+                masks[key] = {s for s in signal.Signals if bits >> (s - 1) & 1}
+    return masks["SigIgn"], masks["SigCgt"]
+
+
+@pytest.mark.parametrize("ignored", [(), (signal.SIGINT, signal.SIGHUP)], ids=["default", "nohup"])
+def test_launcher_keeps_ignored_terminal_signals_and_always_stops_on_sigterm(tag, ignored):
+    """The convention (README, "Signals"): Ctrl-C and hang-up ignored at start (a background job
+    of a script, nohup) stay ignored; SIGTERM always stops the job."""
+    launcher = start_sleeping_job(tag, ignored=ignored)
+    try:
+        ignores, catches = dispositions(launcher.pid)
+        assert signal.SIGTERM in catches
+        for signum in (signal.SIGINT, signal.SIGHUP):
+            assert signum in (ignores if signum in ignored else catches)
+        launcher.send_signal(signal.SIGTERM)
+        _, stderr = launcher.communicate(timeout=EVENT_LIMIT)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 130 and "interrupted" in stderr, stderr
     assert_no_leftovers(tag)

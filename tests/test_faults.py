@@ -18,7 +18,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from cli import ROOT, one_line_error, run_cli
+from cli import one_line_error, run_cli, start
 from gluon_tricks.cli import main
 from gluon_tricks.data.recordfile import FRAME_HEADER, IMAGE_HEADER, read_idx
 
@@ -54,9 +54,8 @@ def cli_error(cli_run):
 
 
 def start_train(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-m", "gluon_tricks", "train", *map(str, args)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    return start([sys.executable, "-m", "gluon_tricks", "train", *args],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def kill_when(proc, happened):

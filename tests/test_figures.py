@@ -27,7 +27,7 @@ def runs(tmp_path_factory, data_dir):
         dirs[which] = root / which
         proc = run_cli("train", "--model", "mobilenet0.25", "--data-dir", data_dir,
                        "--input-size", 32, "--batch-size", 8, "--num-epochs", 1,
-                       "--batches-per-epoch", 2, "--save-dir", dirs[which], *extra, timeout=300)
+                       "--batches-per-epoch", 2, "--save-dir", dirs[which], *extra)
         assert proc.returncode == 0, proc.stderr[-3000:]
     return dirs
 

@@ -7,14 +7,12 @@ commands by hand (GluonCV: total batch = --batch-size × --num-gpus, lr as given
 import contextlib
 import io
 import json
-import os
 import shlex
-import subprocess
 import sys
 
 import pytest
 
-from cli import ROOT, one_line_error, run_cli
+from cli import one_line_error, run, run_cli
 
 REC = ("--rec-train /media/ramdisk/rec/train.rec --rec-train-idx /media/ramdisk/rec/train.idx "
        "--rec-val /media/ramdisk/rec/val.rec --rec-val-idx /media/ramdisk/rec/val.idx ")
@@ -217,10 +215,9 @@ def test_version_and_print_config_into_head():
     assert proc.returncode == 0 and proc.stdout.startswith("gluon-tricks ")
     script = ("%s -m gluon_tricks train --print-config --recipe table6/resnet50d-mixup "
               "| head -c 1" % shlex.quote(sys.executable))
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, env=env)
+    proc = run(["bash", "-c", script])
     assert proc.stdout == "{" and "Traceback" not in proc.stderr and "Error" not in proc.stderr
     # A reader that is gone before anything is written: no traceback, SIGPIPE's exit code.
     script = script.replace("head -c 1", "true") + '; echo "${PIPESTATUS[0]}"'
-    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, env=env)
+    proc = run(["bash", "-c", script])
     assert proc.stdout.strip() in ("0", "141") and proc.stderr == "", proc.stderr

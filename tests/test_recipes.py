@@ -8,11 +8,12 @@ import io
 import json
 import os
 import stat
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from cli import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = os.path.join(ROOT, "recipes")
@@ -130,16 +131,14 @@ EXPECTED_SCRIPTS = [
 def recipe_env(home, **extra):
     """A clean environment: none of the recipe variables, HOME pointing at an empty folder,
     and GLUON_TRICKS running this checkout (no console script needed)."""
-    env = {k: v for k, v in os.environ.items() if k not in RECIPE_ENV}
-    env.update(HOME=str(home), GLUON_TRICKS="%s -m gluon_tricks" % sys.executable,
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.update({k: str(v) for k, v in extra.items()})
+    env = dict.fromkeys(RECIPE_ENV)
+    env.update(HOME=str(home), GLUON_TRICKS="%s -m gluon_tricks" % sys.executable)
+    env.update(extra)
     return env
 
 
-def run_recipe(script, *args, env, cwd, timeout=300):
-    return subprocess.run(["bash", os.path.join(RECIPES, script)] + [str(a) for a in args],
-                          capture_output=True, text=True, env=env, cwd=str(cwd), timeout=timeout)
+def run_recipe(script, *args, env, cwd):
+    return run(["bash", os.path.join(RECIPES, script), *args], env=env, cwd=cwd)
 
 
 def print_config(script, *args, env, cwd):
@@ -330,8 +329,7 @@ def test_default_command_is_gluon_tricks(home, tmp_path):
     fake.write_text('#!/bin/sh\necho "$1" > %s\nexec %s -m gluon_tricks "$@"\n' % (called, sys.executable))
     fake.chmod(0o755)
     env = recipe_env(home)
-    del env["GLUON_TRICKS"]
-    env["PATH"] = str(fake.parent) + os.pathsep + env["PATH"]
+    env.update(GLUON_TRICKS=None, PATH=str(fake.parent) + os.pathsep + os.environ["PATH"])
     cfg = print_config("table2/resnet50-baseline.sh", "--num-epochs", "7", env=env, cwd=home)
     assert called.read_text() == "train\n"
     assert (cfg["devices"], cfg["batch_size"], cfg["num_epochs"]) == (PAPER_GPUS, 32, 7)

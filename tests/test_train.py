@@ -200,7 +200,7 @@ def test_three_epochs_with_all_tricks_learn_well_above_chance(tmp_path):
                    "resnet18_v1d", "--input-size", "64", "--batch-size", "32", "--num-epochs", "3",
                    "--lr-mode", "cosine", "--warmup-epochs", "1", "--lr-per-256", "0.8",
                    "--last-gamma", "--no-wd", "--label-smoothing", "--mixup", "--mixup-off-epoch",
-                   "1", "--threads", "2", "--log-interval", "10", timeout=900)
+                   "1", "--threads", "2", "--log-interval", "10")
     assert proc.returncode == 0, proc.stderr
     evals = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     top1 = max(e["top1"] for e in evals if e["kind"] == "eval")

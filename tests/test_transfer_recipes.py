@@ -2,10 +2,11 @@
 row (backbone network, the classification recipe whose checkpoint it starts from, run folder)."""
 import json
 import os
-import subprocess
 import sys
 
 import pytest
+
+from cli import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = os.path.join(ROOT, "recipes")
@@ -26,18 +27,17 @@ ENV_VARS = ("DATA_ROOT", "BACKBONE_PARAMS", "GPUS", "SAVE_DIR", "GLUON_TRICKS")
 
 
 def _env(home, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env.update(HOME=str(home), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.update({k: str(v) for k, v in extra.items()})
+    env = dict.fromkeys(ENV_VARS)
+    env.update(HOME=str(home))
+    env.update(extra)
     return env
 
 
 def _recorded(script, home, *args, **env):
     """The config the recipe resolves to: bash runs it, it execs the real CLI with --print-config."""
-    proc = subprocess.run(["bash", os.path.join(RECIPES, script), "--print-config"] + list(args),
-                          capture_output=True, text=True, cwd=str(home), timeout=120,
-                          env=_env(home, **dict({"GLUON_TRICKS": "%s -m gluon_tricks" % sys.executable},
-                                                **env)))
+    proc = run(["bash", os.path.join(RECIPES, script), "--print-config", *args], cwd=home,
+               env=_env(home, **dict({"GLUON_TRICKS": "%s -m gluon_tricks"
+                                                   % sys.executable}, **env)))
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -90,9 +90,8 @@ def test_environment_and_arguments_override(home, tmp_path):
 
 def test_print_config_end_to_end(home):
     """`bash recipes/table8/cosine.sh --print-config` running `python -m gluon_tricks` itself."""
-    proc = subprocess.run(["bash", os.path.join(RECIPES, "table8/cosine.sh"), "--print-config"],
-                          capture_output=True, text=True, cwd=str(home), timeout=120,
-                          env=_env(home, GLUON_TRICKS="%s -m gluon_tricks" % sys.executable))
+    proc = run(["bash", os.path.join(RECIPES, "table8/cosine.sh"), "--print-config"], cwd=home,
+               env=_env(home, GLUON_TRICKS="%s -m gluon_tricks" % sys.executable))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["backbone_params"] == \
         "runs/table6/resnet50d-cosine/checkpoints/best/model.params"

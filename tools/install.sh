@@ -10,9 +10,18 @@
 #                                    wheels it links (cuDNN 8, NCCL, ...); only the NVIDIA driver is
 #                                    needed besides. gluon_tricks preloads those libraries.
 #   bash tools/install.sh --no-horovod
+#   bash tools/install.sh --system   into the current Python (PYTHON, default python3), which
+#                                    already has MXNet: NGC's MXNet container (Hopper) or an MXNet
+#                                    built from source. No venv; MXNet, Horovod, DALI, NumPy and
+#                                    CUDA packages there are never replaced (tools/system_install.py).
 # Environment: PYTHON (interpreter for the venv, default python3), VENV (default .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = --system ]; then
+  [ $# = 1 ] || { echo "install.sh: --system takes no other option" >&2; exit 2; }
+  exec "${PYTHON:-python3}" tools/system_install.py
+fi
 
 flavor=cpu
 horovod=1
@@ -20,7 +29,7 @@ for arg in "$@"; do
   case "$arg" in
     --gpu) flavor=gpu ;;
     --no-horovod) horovod=0 ;;
-    *) echo "install.sh: unknown option '$arg' (use --gpu and/or --no-horovod)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown option '$arg' (use --gpu and/or --no-horovod, or --system alone)" >&2; exit 2 ;;
   esac
 done
 
