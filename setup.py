@@ -39,6 +39,9 @@ setup(
             "nvidia-cufft-cu11",
             "nvidia-cusolver-cu11",
         ],
+        # NVIDIA DALI for --data-backend dali-cpu/dali-gpu (one wheel for both: the CUDA 11 build
+        # imports and runs CPU pipelines without a GPU); 1.34-1.39 carry the MXNet plugin.
+        "dali": ["nvidia-dali-cuda110>=1.34,<1.40"],
         "horovod": ["horovod==0.28.1"],
         "test": ["pytest", "onnxruntime"],
     },

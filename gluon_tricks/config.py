@@ -19,7 +19,8 @@ from typing import List, Optional
 
 from . import devices, options, recipes
 from .data import BACKENDS
-from .data.augment import AUGS
+from .data.augment import AUGS, on_device
+from .data.backends import DALI, DEFAULT as DEFAULT_BACKEND
 from .data.imagesize import MAX_PIXELS
 from .data.mixup import PAIRINGS
 from .data.record import check_batch_fits
@@ -175,9 +176,12 @@ class TrainConfig:
                            "ImageRecordIter settings")
     init: str = option("xavier", "--init", group=MODEL, choices=INITS,
                        help="xavier: the paper's (§2.1); msra: GluonCV's")
-    data_backend: str = option("rec", "--data-backend", group=DATA, choices=BACKENDS,
-                               metavar="KIND",
-                               help="synthetic: random tensors at the real shape")
+    data_backend: str = option(
+        DEFAULT_BACKEND, "--data-backend", group=DATA, choices=BACKENDS, metavar="KIND",
+        help="dali-cpu / dali-gpu: NVIDIA DALI decoding on CPU threads / on the training GPUs, "
+             "each epoch a permutation of the whole set and every crop drawn per image; rec: "
+             "MXNet's ImageRecordIter (GluonCV's mxnet; the default with --aug paper-decoder or "
+             "gluoncv, which run in it); synthetic: random tensors at the real shape")
     data_dir: Optional[str] = option(None, "--data-dir", group=DATA, metavar="DIR",
                                      help="folder with train.rec/.idx and val.rec/.idx")
     rec_train: Optional[str] = option(None, "--rec-train", group=DATA, metavar="FILE",
@@ -246,6 +250,8 @@ def build(given, env=os.environ):
         given = dict(given, recipe=recipes.find(given["recipe"]).name)
         values.update(recipes.config_values(given["recipe"], given))
     values.update(given)
+    if "data_backend" not in values and values.get("aug") in AUGS and not on_device(values["aug"]):
+        values["data_backend"] = "rec"      # those presets run in ImageRecordIter's threads
     return resolve(TrainConfig(**values), env)
 
 
@@ -273,7 +279,7 @@ def split_batch(batch_size, accumulate, max_device_batch):
 
 def _data_paths(cfg):
     """Fill the four record paths from ``data_dir`` unless given one by one (GluonCV's flags)."""
-    if cfg.data_backend != "rec":
+    if cfg.data_backend == "synthetic":
         return
     if cfg.data_dir:
         for split in ("train", "val"):
@@ -360,6 +366,11 @@ def resolve(cfg, env=os.environ):
     elif cfg.mixup_off_epoch >= cfg.num_epochs:
         raise UsageError("--mixup-off-epoch %d leaves no epoch of the %d with mixup; it takes the "
                          "number of last epochs without it" % (cfg.mixup_off_epoch, cfg.num_epochs))
+    if cfg.data_backend in DALI and not on_device(cfg.aug):
+        raise UsageError("--aug %s runs in ImageRecordIter's decoding threads, which only "
+                         "--data-backend rec has; with --data-backend %s use --aug paper (steps "
+                         "4-6 on the training device; GluonCV's own DALI pipelines do no colour "
+                         "jitter at all)" % (cfg.aug, cfg.data_backend))
 
     if cfg.pretrained and cfg.use_pretrained:
         raise UsageError("--pretrained and --use-pretrained both name the starting weights; "

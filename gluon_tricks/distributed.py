@@ -13,6 +13,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from . import framework
+from .data import backends, dali
 from .devices import check_gpus
 from .errors import UsageError
 
@@ -31,7 +32,7 @@ class Distribution:
         contexts = cfg.contexts
         check_gpus(contexts)
         if cfg.kvstore == "horovod":
-            self.horovod = _import_horovod()
+            self.horovod = _import_horovod(cfg.data_backend)
             self.horovod.init()
             self.rank, self.size = self.horovod.rank(), self.horovod.size()
             self.local_rank = self.horovod.local_rank()
@@ -90,7 +91,16 @@ class Distribution:
             self.kvstore._barrier()
 
 
-def _import_horovod():
+def _import_horovod(data_backend):
+    """``horovod.mxnet``, after DALI when the run decodes with it.
+
+    Horovod loads its library with RTLD_GLOBAL, which puts libmxnet.so, and the libjpeg and
+    libpng functions MXNet's wheels link in and export, into the process's global symbol scope.
+    DALI's libraries bind those functions when they are loaded (Python loads extensions with
+    RTLD_NOW); loaded after Horovod they would take MXNet's copies and abort in their first decode
+    ("free(): invalid size"), so DALI is loaded first."""
+    if data_backend in backends.DALI:
+        dali.modules(data_backend)
     try:
         import horovod.mxnet as hvd
     except ImportError as err:

@@ -19,14 +19,15 @@ def evaluate(net, batches, contexts, dtype="float32", limit=0):
     for i, batch in enumerate(batches):
         if limit and i >= limit:
             break
-        xs, _ = split_to_contexts(batch, contexts)
+        xs, ys = split_to_contexts(batch, contexts)
         outputs = [net(x.astype(dtype, copy=False)) for x in xs]
         k = min(5, outputs[0].shape[1])
         ranked = np.concatenate([mx.nd.topk(o.astype("float32"), k=k, axis=1).asnumpy()
                                  for o in outputs])
-        valid = batch.data[0].shape[0] - batch.pad
+        labels = np.concatenate([y.asnumpy() for y in ys])
+        valid = len(labels) - batch.pad
         ranked = ranked[:valid].astype(np.int64)
-        labels = batch.label[0].asnumpy()[:valid].astype(np.int64)
+        labels = labels[:valid].astype(np.int64)
         hits1 += int((ranked[:, 0] == labels).sum())
         hits5 += int((ranked == labels[:, None]).any(axis=1).sum())
         seen += valid

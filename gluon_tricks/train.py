@@ -20,9 +20,10 @@ from mxnet import autograd
 
 from . import atomic, checkpoint, finetune, outputs, weights
 from .config import check_resume
+from .data import backends, dali
 from .data.augment import device_augmenter, on_device
 from .data.mixup import mixup, mixup_active
-from .data.record import split_to_contexts, train_iter, val_iter
+from .data.record import split_to_contexts, train_iter
 from .data.recordfile import (REPAIR_HINT, check_decodable, name_undecodable, scan_records,
                               undecodable_records)
 from .data.synthetic import SyntheticBatches
@@ -84,13 +85,13 @@ def accumulate_gradients(net):
 
 
 def micro_batches(batch, steps):
-    """``batch`` (an ``mx.io.DataBatch`` on the host) cut into ``steps`` equal consecutive parts,
-    before anything is copied to a device."""
+    """``batch`` cut into ``steps`` equal consecutive parts: a host batch before anything is
+    copied to a device, a ``DeviceBatch`` (``dali-gpu``) on each device alike."""
     if steps == 1:
         return [batch]
     size = batch.data[0].shape[0] // steps
-    return [mx.io.DataBatch(data=[batch.data[0][m * size:(m + 1) * size]],
-                            label=[batch.label[0][m * size:(m + 1) * size]], pad=0)
+    return [type(batch)(data=[a[m * size:(m + 1) * size] for a in batch.data],
+                        label=[a[m * size:(m + 1) * size] for a in batch.label], pad=0)
             for m in range(steps)]
 
 
@@ -196,6 +197,12 @@ class Run:
         if cfg.data_backend == "synthetic":
             return SyntheticBatches(self.local_batch, cfg.input_size, cfg.classes,
                                     cfg.batches_per_epoch or 100, raw=on_device(cfg.aug), seed=seed)
+        if cfg.data_backend in backends.DALI:
+            return dali.train_iter(cfg.rec_train, cfg.rec_train_idx, self.local_batch,
+                                   cfg.input_size, cfg.data_backend, self.contexts,
+                                   steps=cfg.accumulate, threads=cfg.threads,
+                                   num_parts=self.dist.size, part_index=self.dist.rank,
+                                   seed=cfg.seed, epoch=epoch)
         return train_iter(cfg.rec_train, cfg.rec_train_idx, self.local_batch, cfg.input_size,
                           aug=cfg.aug, threads=cfg.threads,
                           num_parts=self.dist.size, part_index=self.dist.rank, seed=seed)
@@ -205,8 +212,8 @@ class Run:
         if cfg.data_backend == "synthetic":
             return SyntheticBatches(self.micro_batch, cfg.input_size, cfg.classes, 2,
                                     seed=cfg.seed)
-        return val_iter(cfg.rec_val, cfg.rec_val_idx, self.micro_batch, cfg.input_size,
-                        threads=cfg.threads)
+        return backends.val_batches(cfg.data_backend, cfg.rec_val, cfg.rec_val_idx,
+                                    self.micro_batch, cfg.input_size, cfg.threads, self.contexts)
 
     # -- checkpoints ------------------------------------------------------------------------
     def _restore(self, path):
@@ -352,21 +359,24 @@ class Run:
 
     @contextlib.contextmanager
     def _reading(self, split, where):
-        """Turn a failure of MXNet's record iterator over ``split`` into a one-line stop."""
+        """Turn a failure of the record reader over ``split`` into a one-line stop."""
+        rec, idx = getattr(self.cfg, "rec_" + split), getattr(self.cfg, "rec_%s_idx" % split)
         try:
             yield
         except mx.base.MXNetError as err:
             if self.cfg.data_backend != "rec":
                 raise
-            rec, idx = getattr(self.cfg, "rec_" + split), getattr(self.cfg, "rec_%s_idx" % split)
             raise self._bad_record(err, rec, idx, where) from None
+        except dali.ReadFailed as err:
+            raise self._bad_record(err, rec, idx, where, err.records) from None
 
-    def _bad_record(self, error, rec, idx, where):
-        """The one-line stop for a record the iterator could not decode (see README: the run
-        stops rather than skip, so every epoch sees the same images); names the record."""
+    def _bad_record(self, error, rec, idx, where, suspects=None):
+        """The one-line stop for a record the reader could not decode (see README: the run
+        stops rather than skip, so every epoch sees the same images); names the record.
+        ``suspects``: the (key, offset) of the records that may be at fault (default: all)."""
         self._say("reading %s failed at %s; looking for the record that does not decode..."
                   % (rec, where))
-        bad = undecodable_records(rec, idx, self.cfg.threads)
+        bad = undecodable_records(rec, idx, self.cfg.threads, suspects, self.cfg.max_image_pixels)
         if not bad:
             lines = [line for line in str(error).splitlines() if line.strip()]
             return TrainingFailed("reading %s failed at %s (%s); the last complete checkpoint is %s"
@@ -442,6 +452,7 @@ def check_environment(cfg):
     if cfg.fp16 and not cfg.devices.startswith("gpu"):
         raise UsageError("--dtype float16 needs a GPU (MXNet has no FP16 convolutions on the "
                          "CPU); pass --gpus 0 or train with --dtype float32")
+    backends.check(cfg.data_backend, cfg.contexts)
     if cfg.kvstore.startswith("dist") and not os.environ.get("DMLC_ROLE"):
         raise UsageError("--kvstore %s needs the parameter servers that 'gluon-tricks launch' "
                          "starts: gluon-tricks launch --workers N --servers M -- train ..."
@@ -457,7 +468,7 @@ def check_records(cfg):
     the width of an image that does not decode and kills the process (SIGFPE), which no
     handler can turn into a message, whereas the training reader raises an error the loop
     catches and names (see :meth:`Run._bad_record`)."""
-    if cfg.data_backend != "rec":
+    if cfg.data_backend == "synthetic":
         return
     if cfg.data_dir and os.path.isfile(cfg.data_dir):
         raise UsageError("--data-dir %s is a file; pass the folder holding train.rec and val.rec"

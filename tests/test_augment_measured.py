@@ -1,7 +1,8 @@
 """The augmentation settings measured (paper §2.1): crop area, aspect ratio and flip read off the
 pixels of an image whose colours encode their coordinates, from the training batches of a real
-Run (``--aug paper``, ImageRecordIter); and the device colour block against a NumPy version whose
-constants are written out here again from their sources, not imported from the package.
+Run (``--aug paper``, through ImageRecordIter and through DALI); and the device colour block
+against a NumPy version whose constants are written out here again from their sources, not
+imported from the package.
 """
 import math
 
@@ -40,13 +41,14 @@ def measure(crop):
     return abs(r_slope) / 2 * S, abs(g_slope) / 2 * S, r_slope < 0
 
 
-def test_random_resized_crop_and_flip_as_the_paper_says(tmp_path, coordinate_records):
+@pytest.mark.parametrize("backend", ["rec", "dali-cpu"])
+def test_random_resized_crop_and_flip_as_the_paper_says(tmp_path, coordinate_records, backend):
     """§2.1 steps 2–3: area fraction uniform in [0.08, 1], aspect ratio in [3/4, 4/3], flip with
     p = 0.5, measured on 256 crops of four epochs. The bounds are checked with 3 % slack and the
     draws must reach near both ends, so a wrong range (min area 0.25, aspect [1/2, 2]) or no
     flip fails."""
     run = make_run(tmp_path, "--data-dir", coordinate_records, "--batch-size", "64",
-                   data="rec", aug="paper")
+                   data=backend, aug="paper")
     areas, aspects, flips = [], [], []
     for epoch in range(4):
         crops = next(run.epoch_batches(epoch)).data[0].asnumpy()

@@ -90,28 +90,42 @@ def test_plain_import_mxnet_first_needs_the_package_or_the_library_path(driver_d
     assert proc.returncode != 0 and "cannot open shared object file" in proc.stderr
 
 
+def train_tiny(driver_dir, data, run, backend):
+    """A tiny ResNet-18 trained for one epoch on two CPU contexts by the CUDA build's CLI."""
+    return cli(driver_dir, "train", "--data-dir", data, "--save-dir", run, "--model",
+               "resnet18_v1b", "--input-size", "32", "--batch-size", "4", "--cpus", "2",
+               "--threads", "1", "--num-epochs", "1", "--batches-per-epoch", "3",
+               "--log-interval", "1", "--data-backend", backend)
+
+
 @pytest.fixture(scope="module")
 def trained(driver_dir, tmp_path_factory):
-    """Demo data made and a tiny ResNet-18 trained for one epoch on two CPU contexts, all by
-    the CUDA build's CLI."""
+    """Demo data made and a tiny run trained on it through DALI on the CPU (dali-cpu, the
+    default), all by the CUDA build's CLI."""
     tmp = tmp_path_factory.mktemp("cuda-build-run")
     data, run = tmp / "data", tmp / "run"
     proc = cli(driver_dir, "make-demo-data", data, "--classes", "3", "--train-per-class", "8",
                "--val-per-class", "4", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
-    proc = cli(driver_dir, "train", "--data-dir", data, "--save-dir", run, "--model",
-               "resnet18_v1b", "--input-size", "32", "--batch-size", "4", "--cpus", "2",
-               "--threads", "1", "--num-epochs", "1", "--batches-per-epoch", "3",
-               "--log-interval", "1")
-    return data, run, proc
+    return data, run, train_tiny(driver_dir, data, run, "dali-cpu")
 
 
-@needs_gpu_venv
-def test_training_on_cpu_contexts(trained):
-    _, run, proc = trained
+def check_trained(run, proc):
     assert proc.returncode == 0, proc.stderr
     assert "epoch 1/1 | batch 3/3" in proc.stdout and "val top-1" in proc.stdout
     assert (run / "checkpoints" / "epoch-0001" / "model.params").exists()
+
+
+@needs_gpu_venv
+def test_training_on_cpu_contexts_through_dali(trained):
+    _, run, proc = trained
+    check_trained(run, proc)
+
+
+@needs_gpu_venv
+def test_training_on_cpu_contexts_through_image_record_iter(driver_dir, trained, tmp_path):
+    data, _, _ = trained
+    check_trained(tmp_path / "run", train_tiny(driver_dir, data, tmp_path / "run", "rec"))
 
 
 @needs_gpu_venv

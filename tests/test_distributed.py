@@ -13,6 +13,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from _records import write_rec
 from cli import ROOT, one_line_error, run, run_cli, start
 from gluon_tricks.data.demo import make_demo_data
 
@@ -116,6 +117,34 @@ def test_two_dist_sync_workers_end_with_identical_parameters(data, tmp_path, tag
                   *TINY, *TWO_EPOCHS, *micro)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     check_two_ranks(out, runs)
+    assert_no_leftovers(tag)
+
+
+@pytest.mark.parametrize("kvstore", ["dist_sync", "horovod"])
+def test_two_workers_read_every_record_once_per_epoch(tmp_path, tag, kvstore):
+    """--data-backend dali-cpu: record i carries label i; in each epoch the two workers' batches
+    hold every record exactly once (48 records, 3 batches of 8 per worker), a new order each
+    epoch, and the workers end with the same weights."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_rec(data, 48, classes=48, name="train")
+    write_rec(data, 8, classes=48, name="val")
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    flags = ["--kvstore", kvstore, "--data-backend", "dali-cpu", "--data-dir", data,
+             "--save-dir", runs, *TINY, *TWO_EPOCHS]
+    if kvstore == "horovod":
+        proc = run([HOROVODRUN, "--gloo", "-np", "2", "-H", "localhost:2", sys.executable, DRIVER,
+                    "--out", out, *flags], env={TAG: tag})
+    else:
+        proc = launch(tag, "--workers", "2", "--servers", "1", "--", "python", DRIVER, "--out",
+                      out, *flags)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_two_ranks(out, runs)
+    seen = [json.loads((out / ("rank%d.json" % r)).read_text())["labels"] for r in (0, 1)]
+    for epoch in ("0", "1"):
+        assert [len(s[epoch]) for s in seen] == [24, 24]
+        assert sorted(seen[0][epoch] + seen[1][epoch]) == list(range(48))
+    assert seen[0]["0"] != seen[0]["1"]
     assert_no_leftovers(tag)
 
 

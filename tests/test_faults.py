@@ -71,10 +71,20 @@ def assert_same(a, b):
         assert all(np.array_equal(x[k], y[k]) for k in x)
 
 
+# The record readers: DALI (the default) and ImageRecordIter.
+BACKENDS = ["dali-cpu", "rec"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def straight(tiny_demo, tmp_path_factory):
+def straight(tiny_demo, tmp_path_factory, backend):
     run = tmp_path_factory.mktemp("straight") / "run"
-    proc = run_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *TINY)
+    proc = run_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *TINY,
+                   "--data-backend", backend)
     assert proc.returncode == 0, proc.stderr
     return final_state(run)
 
@@ -88,9 +98,11 @@ MOMENTS = {
 
 
 @pytest.mark.parametrize("moment", list(MOMENTS))
-def test_kill_9_then_resume_dir_alone_is_bit_identical(tiny_demo, tmp_path, straight, moment):
+def test_kill_9_then_resume_dir_alone_is_bit_identical(tiny_demo, tmp_path, straight, backend,
+                                                       moment):
     run = tmp_path / "run"
-    kill_when(start_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *TINY),
+    kill_when(start_cli("train", "--data-dir", tiny_demo, "--save-dir", run, *TINY,
+                        "--data-backend", backend),
               lambda: MOMENTS[moment](run))
     if moment == "during a checkpoint write":
         assert temp_checkpoints(run), "the kill missed the write"
@@ -156,10 +168,13 @@ def damaged_copy(tiny_demo, tmp_path, offset_in_record, data=b"\0" * 64, record=
     return data_dir, key, offset
 
 
-def test_undecodable_record_stops_with_one_line_naming_it(tiny_demo, tmp_path):
+@pytest.mark.parametrize("reader", BACKENDS)
+def test_undecodable_record_stops_with_one_line_naming_it(tiny_demo, tmp_path, reader):
+    """A whole epoch (12 batches of 4 of the 48 images) reaches the damaged record."""
     data_dir, key, offset = damaged_copy(tiny_demo, tmp_path,
                                          FRAME_HEADER.size + IMAGE_HEADER.size)
-    proc = run_cli("train", "--data-dir", data_dir, "--save-dir", tmp_path / "run", *SMALL)
+    proc = run_cli("train", "--data-dir", data_dir, "--save-dir", tmp_path / "run", *SMALL,
+                   "--batches-per-epoch", "12", "--data-backend", reader)
     line = one_line_error(proc, code=1)
     assert "train.rec: record %d (byte %d) does not decode as an image" % (key, offset) in line
     assert "nothing was lost" in line and "--resume" in line
@@ -350,7 +365,7 @@ def test_figures_checks_its_arguments_before_writing(tmp_path, cli_error):
 
 def test_divergence_message_says_what_resume_can_and_cannot_do(tiny_demo, tmp_path):
     proc = run_cli("train", "--data-dir", tiny_demo, "--save-dir", tmp_path / "run", *TINY,
-                   "--lr", "1e12", "--wd", "0", "--lr-mode", "cosine")
+                   "--lr", "1e38", "--wd", "0", "--lr-mode", "cosine")
     line = one_line_error(proc, code=1)
     assert "refuses a new --lr" in line and "--save-dir" in line
     assert "gluon-tricks train --config %s" % (tmp_path / "run" / "config.json") in line

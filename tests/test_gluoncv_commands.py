@@ -120,6 +120,29 @@ def test_preset_gluoncv_makes_a_published_command_what_gluoncv_trained():
             cfg["mixup_pairing"], cfg["hard_weight"]) == ("gluoncv", "gluoncv", "gluoncv", "msra",
                                                           "reverse", 0.5)
     assert cfg["mixup_alpha"] == 0.2 and cfg["lr"] == pytest.approx(0.4)
+    assert cfg["data_backend"] == "rec"         # GluonCV's colour jitter is ImageRecordIter's
+
+
+@pytest.mark.parametrize("name", ["resnet50_v1d-mixup", "resnet101_v1b", "mobilenet1.0"])
+@pytest.mark.parametrize("backend", ["dali-gpu", "dali-cpu"])
+def test_published_command_with_a_dali_backend_resolves(name, backend):
+    """GluonCV's --data-backend dali-gpu/dali-cpu: the same run, decoded by DALI (§2.1 steps 1-3
+    drawn per image; steps 4-6 on the GPUs)."""
+    command, expected = COMMANDS[name]
+    plain = print_config(shlex.split(command))
+    cfg = print_config(shlex.split(command) + ["--data-backend", backend])
+    assert cfg["data_backend"] == backend and cfg["aug"] == "paper"
+    assert {k: v for k, v in cfg.items() if k != "data_backend"} == \
+        {k: v for k, v in plain.items() if k != "data_backend"}
+    assert cfg["devices"] == "gpu:" + ",".join(map(str, range(expected[0])))
+
+
+def test_dali_with_an_image_record_iter_colour_preset_is_one_line():
+    command, _ = COMMANDS["resnet50_v1d"]
+    line = one_line_error(run_cli("train", *shlex.split(command), "--preset", "gluoncv",
+                                  "--data-backend", "dali-gpu", "--print-config"))
+    assert "--aug gluoncv runs in ImageRecordIter's decoding threads" in line
+    assert "--data-backend rec" in line and "use --aug paper" in line
 
 
 def test_published_command_in_a_subprocess():
@@ -143,6 +166,8 @@ def test_mode_is_never_taken_for_model():
     (["--num-training-samples", "1281167", "--num-gpus", "8", "--batch-size", "128"],
      dict(batches_per_epoch=1251)),
     (["--data-backend", "mxnet"], dict(data_backend="rec")),
+    ([], dict(data_backend="dali-cpu")),
+    (["--aug", "paper-decoder"], dict(data_backend="rec")),
     (["--rgb-mean", "123.68,116.779,103.939", "--rgb-std", "58.393,57.12,57.375",
       "--crop-ratio", "0.875", "--warmup-lr", "0"], dict(aug="paper")),
     (["--num-data-workers", "7"], dict(threads=7)),
@@ -160,7 +185,6 @@ def test_gluoncv_flags_keep_their_meaning(args, expected):
     (["--use_se"], "--use_se (SE blocks for ResNeXt) is outside the paper"),
     (["--batch-norm"], "--batch-norm (VGG with BatchNorm) is outside the paper"),
     (["--use-gn"], "--use-gn (GroupNorm) is outside the paper"),
-    (["--data-backend", "dali-gpu"], "--data-backend dali-gpu (NVIDIA DALI) is outside the paper"),
     (["--rgb-mean", "0,0,0"], "--rgb-mean 0,0,0: training here normalises with the paper's"),
     (["--rgb-std", "1,1,1"], "--rgb-std 1,1,1"),
     (["--crop-ratio", "0.8"], "--crop-ratio 0.8"),

@@ -186,15 +186,16 @@ def test_synthetic_batches_have_the_record_interface():
     assert raw.min() >= 0 and raw.max() <= 255
 
 
-def test_bench_data_prints_the_four_pipelines(tmp_path):
+def test_bench_data_prints_the_six_pipelines(tmp_path):
     rec, _ = write_rec(tmp_path, 12)
     proc = run_cli("bench", "data", "--rec", rec, "--threads", "1", "--batch-size", "4",
                    "--input-size", "32", "--batches", "2")
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| (")]
-    assert [row[2:5] for row in rows] == ["(a)", "(b)", "(c)", "(d)"]
+    assert [row[2:5] for row in rows] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
     assert "(c)/(a) =" in proc.stdout and "(b)/(d) =" in proc.stdout
-    assert "(c) paper (default)" in proc.stdout
+    assert "(e)/(a) =" in proc.stdout and "(f)/(c) =" in proc.stdout
+    assert "(f) dali-cpu, paper (the default)" in proc.stdout
 
 
 def test_bench_usage_errors(tmp_path):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create ./.venv and install gluon-tricks with everything it uses: MXNet 1.9.1, GluonCV, OpenCV,
-# the test tools and Horovod (built from source against the installed MXNet, ~8 minutes the
+# NVIDIA DALI (--data-backend dali-*; a 500 MB wheel, the same in both flavours), the test tools
+# and Horovod (built from source against the installed MXNet, ~8 minutes the
 # first time; pip caches the wheel afterwards). With --gpu, Horovod (with NCCL) is built only
 # where the NVIDIA driver is and HOROVOD_CUDA_HOME names a CUDA 11 toolkit: its CUDA kernels
 # need nvcc.
@@ -36,7 +37,7 @@ venv=${VENV:-.venv}
 [ -x "$venv/bin/python" ] || "${PYTHON:-python3}" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install -q --upgrade "pip<25" wheel "setuptools<70" "cmake<4"
-"${pip[@]}" install -q -c constraints.txt -e ".[$flavor,test]"
+"${pip[@]}" install -q -c constraints.txt -e ".[$flavor,test,dali]"
 driver=1
 if [ "$flavor" = gpu ] && ! "$venv/bin/python" -c "import ctypes; ctypes.CDLL('libcuda.so.1')" 2>/dev/null; then
   driver=0

@@ -33,6 +33,7 @@ COPY = ("gluon_tricks", "tests", "recipes", "pytest.ini")
 OBSERVED = "tests/test_tricks_observed.py::"
 OPTIONS = "tests/test_options_observed.py::"
 AUGMENT = "tests/test_augment_measured.py::"
+DALI = "tests/test_dali.py::"
 
 
 class Mutation(NamedTuple):
@@ -183,6 +184,28 @@ MUTATIONS = [
       "kwargs.update(colour_kwargs(aug), **NORMALIZE)",
       'kwargs.update(colour_kwargs("paper-decoder"), **NORMALIZE)',
       (OPTIONS + "test_colour_preset_reaches_the_network",)),
+    # -- the DALI backends' order and draws (gluon_tricks/data/sampling.py) --------------------
+    M("DALI crops: smallest area 0.25 for 0.08", "gluon_tricks/data/sampling.py",
+      "MIN_AREA, MAX_AREA = 0.08, 1.0", "MIN_AREA, MAX_AREA = 0.25, 1.0",
+      (AUGMENT + "test_random_resized_crop_and_flip_as_the_paper_says",)),
+    M("DALI crops: aspect ratio [1/2, 2] for [3/4, 4/3]", "gluon_tricks/data/sampling.py",
+      "MIN_RATIO, MAX_RATIO = 3.0 / 4.0, 4.0 / 3.0", "MIN_RATIO, MAX_RATIO = 0.5, 2.0",
+      (AUGMENT + "test_random_resized_crop_and_flip_as_the_paper_says",)),
+    M("DALI: no horizontal flip", "gluon_tricks/data/sampling.py",
+      "FLIP_P = 0.5", "FLIP_P = 0.0",
+      (AUGMENT + "test_random_resized_crop_and_flip_as_the_paper_says",)),
+    M("DALI: every epoch in file order", "gluon_tricks/data/sampling.py",
+      "return rng.permutation(count)", "return np.arange(count)",
+      (DALI + "test_every_epoch_is_a_permutation_of_the_whole_set",)),
+    M("DALI: every batch of an epoch draws alike", "gluon_tricks/data/sampling.py",
+      "[_DRAWS, seed, epoch, rank, batch]", "[_DRAWS, seed, epoch, rank]",
+      (DALI + "test_within_an_epoch_every_image_draws_its_own_crop",)),
+    M("DALI: every worker reads the first part", "gluon_tricks/data/sampling.py",
+      "mine = order[part_index::num_parts]", "mine = order[0::num_parts]",
+      (DALI + "test_two_workers_read_every_record_once_per_epoch",)),
+    M("DALI: the fallback window at the corner", "gluon_tricks/data/sampling.py",
+      "x[fallback] = (widths[fallback] - w[fallback]) // 2", "x[fallback] = 0",
+      (DALI + "test_no_fitting_window_falls_back_to_the_largest_centred_one",)),
     # -- zero γ, linear scaling ----------------------------------------------------------------
     M("zero γ on every BN of a block, not only the last", "gluon_tricks/models/resnet.py",
       'gamma_initializer="zeros" if last and last_gamma else "ones"',

@@ -1,6 +1,7 @@
 """``bench data``: images/s of the training input pipelines of §2.1 on one .rec, side by side:
-the decode+crop floor, ``--aug paper-decoder`` (all in ImageRecordIter), ``--aug paper`` (the
-default: colour on the device), and GluonCV's ImageRecordDataset + DataLoader pipeline."""
+the decode+crop floor, ``--aug paper-decoder`` (all in ImageRecordIter), ``--aug paper`` (colour
+on the device), GluonCV's ImageRecordDataset + DataLoader pipeline, and ``--data-backend
+dali-cpu`` alone (decode + crop + flip) and with the colour block (when DALI is installed)."""
 import contextlib
 import os
 import tempfile
@@ -9,14 +10,14 @@ import time
 import mxnet as mx
 
 from ..commands import arguments
-from ..data import augment, record
+from ..data import augment, dali, record
 from ..data.recordfile import index_path
 from ..errors import UsageError
 
 NAME = "data"
 HELP = ("images/s of the training input pipelines on one .rec, side by side: decode+crop "
-        "floor, --aug paper-decoder (all in ImageRecordIter), --aug paper (the default: colour on "
-        "the device), and GluonCV's ImageRecordDataset+DataLoader pipeline")
+        "floor, --aug paper-decoder (all in ImageRecordIter), --aug paper (colour on the device), "
+        "GluonCV's ImageRecordDataset+DataLoader pipeline, and DALI's (dali-cpu)")
 
 WARMUP_BATCHES = 2
 # GluonCV's transforms work on [0, 1] tensors, so their normalization is ours divided by 255.
@@ -27,7 +28,8 @@ UNIT_STD = tuple(s / 255 for s in augment.STD_RGB)
 def configure(parser):
     arguments.add_records(parser, "the RecordIO file to read")
     parser.add_argument("--threads", type=int, default=4, metavar="N",
-                        help="ImageRecordIter decoding threads and DataLoader workers (default 4)")
+                        help="ImageRecordIter and DALI decoding threads, DataLoader workers "
+                             "(default 4)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="B", help="default 32")
     parser.add_argument("--input-size", type=int, default=224, metavar="S", help="default 224")
     parser.add_argument("--batches", type=int, default=50, metavar="K",
@@ -77,17 +79,37 @@ def decoder_pipeline(args):
                              aug="paper-decoder", threads=args.threads), wait
 
 
-def device_pipeline(args):
-    """(c) ``--aug paper``, the default: ImageRecordIter to the flip, then steps 4–6 as one
-    HybridBlock on mx.cpu()."""
+def colour_block_on_cpu():
+    """A consumer that runs steps 4–6 as one HybridBlock on mx.cpu(), as training would on the
+    device, and waits for the result."""
     ctx = [mx.cpu()]
     block = augment.device_augmenter("paper", ctx)
 
     def consume(batch):
         data, _ = record.split_to_contexts(batch, ctx)
         block(data[0]).wait_to_read()
+    return consume
+
+
+def device_pipeline(args):
+    """(c) ``--aug paper`` on ``rec``: ImageRecordIter to the flip, then the colour block."""
     return record.train_iter(args.rec, args.idx, args.batch_size, args.input_size,
-                             aug="paper", threads=args.threads), consume
+                             aug="paper", threads=args.threads), colour_block_on_cpu()
+
+
+def dali_batches(args):
+    return dali.train_iter(args.rec, args.idx, args.batch_size, args.input_size, "dali-cpu",
+                           threads=args.threads)
+
+
+def dali_floor_pipeline(args):
+    """(e) ``--data-backend dali-cpu`` to the flip: read, draw, decode the window, resize, flip."""
+    return dali_batches(args), wait
+
+
+def dali_paper_pipeline(args):
+    """(f) ``--data-backend dali-cpu --aug paper``: (e), then the colour block."""
+    return dali_batches(args), colour_block_on_cpu()
 
 
 def gluoncv_pipeline(args, rec):
@@ -128,8 +150,10 @@ def decoding_threads(threads):
 ROWS = (
     ("(a)", "ImageRecordIter: decode + random resized crop only (floor)"),
     ("(b)", "paper-decoder: ImageRecordIter, all of §2.1 in C++ threads"),
-    ("(c)", "paper (default): ImageRecordIter to the flip + colour/PCA/normalize block on cpu"),
+    ("(c)", "rec, paper: ImageRecordIter to the flip + colour/PCA/normalize block on cpu"),
     ("(d)", "GluonCV: ImageRecordDataset + gluon transforms + DataLoader"),
+    ("(e)", "dali-cpu: DALI decode of the drawn window + resize + flip only"),
+    ("(f)", "dali-cpu, paper (the default): (e) + colour/PCA/normalize block on cpu"),
 )
 
 
@@ -143,22 +167,29 @@ def run(args):
     if count < args.batch_size:
         raise UsageError("%s has %d records, fewer than the batch size %d; pass a smaller "
                          "--batch-size" % (args.rec, count, args.batch_size))
+    try:
+        dali.modules("dali-cpu")
+        missing = None
+    except UsageError as err:
+        missing = str(err)
     with rec_beside_idx(args.rec, args.idx) as rec:
-        builders = (floor_pipeline, decoder_pipeline, device_pipeline,
-                    lambda a: gluoncv_pipeline(a, rec))
+        builders = [floor_pipeline, decoder_pipeline, device_pipeline,
+                    lambda a: gluoncv_pipeline(a, rec)]
+        if missing is None:
+            builders += [dali_floor_pipeline, dali_paper_pipeline]
         speeds = []
         for build in builders:
             batches, consume = build(args)
             speeds.append(images_per_second(batches, args.batches, args.batch_size, consume))
             del batches
-    print(format_table(speeds, args, count))
+    print(format_table(speeds, args, count, missing))
     return 0
 
 
-def format_table(speeds, args, count):
-    """Markdown table of img/s with ratios to (a) and (d), then the targets for the default (c)
-    and for (b), and the settings."""
-    floor, decoder, paper, gluoncv = speeds
+def format_table(speeds, args, count, missing=None):
+    """Markdown table of img/s with ratios to (a) and (d), then the targets for (c) and for (b),
+    the DALI ratios (or why the DALI rows are missing), and the settings."""
+    floor, decoder, paper, gluoncv = speeds[:4]
     lines = ["| pipeline | img/s | ÷ (a) | ÷ (d) |", "|---|---:|---:|---:|"]
     for (tag, label), speed in zip(ROWS, speeds):
         lines.append("| %s %s | %.0f | %.2f | %.2f |" % (tag, label, speed, speed / floor,
@@ -167,10 +198,13 @@ def format_table(speeds, args, count):
         "",
         "(c)/(a) = %.2f (target ≥ 0.85); (c)/(d) = %.2f (target ≥ 1.5); (b)/(a) = %.2f; "
         "(b)/(d) = %.2f" % (paper / floor, paper / gluoncv, decoder / floor, decoder / gluoncv),
+        ("(e), (f) left out: %s" % missing) if missing else
+        "(e)/(a) = %.2f; (f)/(c) = %.2f" % (speeds[4] / floor, speeds[5] / paper),
         "%s: %d records; batch %d, %d×%d, %d timed batches per pipeline after %d warm-up; "
         "--threads %d: ImageRecordIter decodes with %d thread(s), DataLoader uses %d worker "
-        "process(es)" % (args.rec, count, args.batch_size, args.input_size, args.input_size,
-                         args.batches, WARMUP_BATCHES, args.threads,
-                         decoding_threads(args.threads), args.threads),
+        "process(es), DALI %d thread(s)" % (args.rec, count, args.batch_size, args.input_size,
+                                            args.input_size, args.batches, WARMUP_BATCHES,
+                                            args.threads, decoding_threads(args.threads),
+                                            args.threads, args.threads),
     ]
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from mxnet import autograd, gluon
 
 from ..commands import arguments
 from ..config import TrainConfig, resolve
+from ..data import backends
 from ..data.synthetic import SyntheticBatches
 from ..distributed import Distribution
 from ..errors import UsageError
@@ -96,7 +97,8 @@ class Row(NamedTuple):
         return statistics.median(a / b for a, b in zip(self.speeds, base.speeds))
 
 
-def configs(model, input_size, batch_size, steps, repeats, rec, idx, threads, devices, dtype):
+def configs(model, input_size, batch_size, steps, repeats, rec, idx, threads, devices, dtype,
+            data_backend=backends.DEFAULT):
     """(config fed from ``rec``, the same config fed synthetic batches), both resolved as
     ``train`` resolves its flags, for ``repeats`` epochs of ``steps`` steps."""
     common = dict(model=model, input_size=input_size, batch_size=batch_size, lr=BENCH_LR,
@@ -104,7 +106,7 @@ def configs(model, input_size, batch_size, steps, repeats, rec, idx, threads, de
                   dtype=dtype, batches_per_epoch=steps, threads=threads, log_interval=steps,
                   save_dir="unused", classes=0)
     rec_cfg = resolve(TrainConfig(rec_train=rec, rec_train_idx=idx, rec_val=rec, rec_val_idx=idx,
-                                  **common), {})
+                                  data_backend=data_backend, **common), {})
     synthetic = dict(common, classes=rec_cfg.classes)
     return rec_cfg, resolve(TrainConfig(data_backend="synthetic", **synthetic), {})
 
@@ -166,8 +168,8 @@ def bench(rec_cfg, synthetic_cfg, repeats, warmup, say=print):
     steps = synthetic_cfg.batches_per_epoch
     rows = [Row("(i-a) ours: Run.step (train's step), synthetic batch", [], []),
             Row("(i-b) plain Gluon: Trainer 'nag' + autograd.record + backward + step", [], []),
-            Row("(ii-a) train loop, .rec input (%s aug, %d threads)"
-                % (rec_cfg.aug, rec_cfg.threads), [], []),
+            Row("(ii-a) train loop, .rec input (%s, %s aug, %d threads)"
+                % (rec_cfg.data_backend, rec_cfg.aug, rec_cfg.threads), [], []),
             Row("(ii-b) train loop, synthetic input", [], []),
             Row("(ii-c) the .rec input pipeline alone, no training", [], [])]
     for r in range(repeats):
@@ -227,6 +229,7 @@ def configure(parser):
     parser.add_argument("--repeats", type=int, default=3, metavar="R",
                         help="rounds; each round runs every variant once (default 3)")
     arguments.add_threads(parser, default=TrainConfig().threads)
+    arguments.add_data_backend(parser, default=backends.DEFAULT)
     arguments.add_devices(parser)
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
 
@@ -242,7 +245,7 @@ def run(args):
     rec, idx = arguments.record_paths(args)
     rec_cfg, synthetic_cfg = configs(
         args.model, args.input_size, args.batch_size, args.steps, args.repeats, rec, idx,
-        args.threads, args.devices, args.dtype)
+        args.threads, args.devices, args.dtype, args.data_backend)
     rows = bench(rec_cfg, synthetic_cfg, args.repeats, args.warmup)
     print(format_table(rows, rec_cfg, args.repeats, args.warmup))
     return 0

@@ -3,6 +3,7 @@ a record file and its index, a network with its weights, and the decoding thread
 import argparse
 
 from .. import devices
+from ..data import backends
 from ..data.recordfile import index_path
 from ..errors import UsageError
 from ..models import list_models
@@ -46,6 +47,13 @@ def add_threads(parser, default=4):
     parser.add_argument("-j", "--threads", "--num-data-workers", dest="threads", type=int,
                         default=default, metavar="N",
                         help="decoding threads (default %d)" % default)
+
+
+def add_data_backend(parser, default="rec", default_text=None):
+    """``--data-backend``: the reader of the record files (``data/backends.py``)."""
+    parser.add_argument("--data-backend", choices=backends.RECORDS, default=default,
+                        help="rec: MXNet's ImageRecordIter; dali-cpu / dali-gpu: NVIDIA DALI on "
+                             "CPU threads / on the GPUs (default %s)" % (default_text or default))
 
 
 def add_records(parser, help, required=True):

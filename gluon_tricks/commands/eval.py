@@ -7,8 +7,8 @@ and its ``best`` checkpoint; a zoo file name brings its network. GluonCV's
 """
 import os
 
-from ..data import imagesize
-from ..data.record import check_inputs, val_iter
+from ..data import backends, imagesize
+from ..data.record import check_inputs
 from ..data.recordfile import check_decodable, index_path
 from ..devices import usable_contexts
 from ..errors import UsageError
@@ -32,6 +32,7 @@ def configure(p):
     arguments.add_devices(p)
     arguments.add_threads(p)
     imagesize.add_argument(p)
+    arguments.add_data_backend(p, default=None, default_text="the run's, else rec")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="float16 casts the network (BatchNorm keeps float32 parameters)")
 
@@ -50,12 +51,20 @@ def validation_records(args, config):
     return rec, index_path(rec, idx)
 
 
+def data_backend(config):
+    """The reader a run validated with (rec for a zoo file, a synthetic run or an older one)."""
+    backend = (config or {}).get("data_backend")
+    return backend if backend in backends.RECORDS else "rec"
+
+
 def run(args):
     contexts, devices = usable_contexts(args.devices)
     source = arguments.weights_source(args)
     if args.dtype == "float16" and devices.startswith("cpu"):
         raise UsageError("--dtype float16 needs --gpus: MXNet has no FP16 matrix multiply on CPU")
     rec, idx = validation_records(args, source.config)
+    backend = args.data_backend or data_backend(source.config)
+    backends.check(backend, contexts)
     batch = args.batch_size * len(contexts)
     size = source.input_size
     check_inputs(rec, idx, batch, size, args.threads)
@@ -65,13 +74,13 @@ def run(args):
     if args.dtype == "float16":
         net.cast("float16")
     net.hybridize(static_alloc=True, static_shape=True)
-    result = evaluate(net, val_iter(rec, idx, batch, size, threads=args.threads),
-                      contexts, args.dtype)
+    result = evaluate(net, backends.val_batches(backend, rec, idx, batch, size, args.threads,
+                                                contexts), contexts, args.dtype)
     images = result["images"]
     print("model   %s, %d classes, %d×%d crop, %s on %s" % (source.model, loaded.classes, size,
                                                             size, args.dtype, devices))
     print("params  %s" % loaded.path)
-    print("data    %s: %d images" % (rec, images))
+    print("data    %s: %d images (%s)" % (rec, images, backend))
     for k in ("1", "5"):
         fraction = result["top" + k]
         print("top-%s   %.2f%% (%d/%d)" % (k, 100 * fraction, round(fraction * images), images))

@@ -82,10 +82,6 @@ def translate(args, given):
         if getattr(args, dest):
             raise UsageError("%s is outside the paper; gluon-tricks trains the paper's networks "
                              "only" % what)
-    backend = given.get("data_backend")
-    if backend == "mxnet":
+    if given.get("data_backend") == "mxnet":
         given["data_backend"] = "rec"
-    elif backend in ("dali-gpu", "dali-cpu"):
-        raise UsageError("--data-backend %s (NVIDIA DALI) is outside the paper; gluon-tricks "
-                         "reads RecordIO with ImageRecordIter (--data-backend rec)" % backend)
     return given

@@ -3,8 +3,8 @@ pipeline, beside the accuracies GluonCV published for them."""
 import os
 import sys
 
-from ..data.record import check_inputs, val_iter
-from ..data import imagesize
+from ..data import backends, imagesize
+from ..data.record import check_inputs
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
 from ..errors import UsageError, shown
@@ -38,14 +38,16 @@ def configure(p):
     arguments.add_devices(p)
     arguments.add_threads(p)
     imagesize.add_argument(p)
+    arguments.add_data_backend(p)
 
 
-def score(model, path, rec, idx, batch, contexts, threads, limit):
+def score(model, path, rec, idx, batch, contexts, threads, limit, backend="rec"):
     """A table row (dict) for one zoo file: its class count, images scored and top-1/top-5 (%)."""
     net, _, classes = load_model(model, path, ctx=contexts)
     net.hybridize(static_alloc=True, static_shape=True)
     size = default_input_size(model)
-    result = evaluate(net, val_iter(rec, idx, batch, size, threads=threads), contexts, limit=limit)
+    batches = backends.val_batches(backend, rec, idx, batch, size, threads, contexts)
+    result = evaluate(net, batches, contexts, limit=limit)
     return {"model": model, "file": os.path.basename(path), "classes": classes,
             "size": size, "images": result["images"], "top1": 100 * result["top1"],
             "top5": 100 * result["top5"]}
@@ -100,6 +102,7 @@ def run(args):
     if args.batch_size < 1 or args.limit_batches < 0:
         raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
     contexts, devices = usable_contexts(args.devices)
+    backends.check(args.data_backend, contexts)
     _, idx = arguments.record_paths(args)
     batch = args.batch_size * len(contexts)
     check_inputs(args.rec, idx, batch, default_input_size((wanted or ["resnet50_v1"])[0]),
@@ -124,7 +127,7 @@ def run(args):
               file=sys.stderr, flush=True)
         try:
             rows.append(score(model, path, args.rec, idx, batch, contexts, args.threads,
-                              args.limit_batches))
+                              args.limit_batches, args.data_backend))
         except UsageError as err:
             failures.append("%s: %s" % (os.path.basename(path), err))
     if not rows:
@@ -132,8 +135,9 @@ def run(args):
                          % (len(files), args.models_dir, failures[0]))
 
     scope = "first %d batches of " % args.limit_batches if args.limit_batches else ""
-    print("GluonCV zoo files in %s scored on %s%s (accuracies in %%; input 224 px, 299 for "
-          "inceptionv3; Δ = measured − published)" % (args.models_dir, scope, args.rec))
+    print("GluonCV zoo files in %s scored on %s%s through %s (accuracies in %%; input 224 px, "
+          "299 for inceptionv3; Δ = measured − published)"
+          % (args.models_dir, scope, args.rec, args.data_backend))
     print(format_table([_cells(r) for r in rows]))
     if any(r["classes"] != 1000 and r["model"] in PUBLISHED_BY_MODEL for r in rows):
         print("n/a: not a 1000-class ImageNet model, so the published numbers do not apply")

@@ -38,13 +38,26 @@ def truncated_jpeg(data):
 def jpeg_size(data):
     """(height, width) of a JPEG as decoded (EXIF rotation applied) from its header alone, or
     None for other data."""
+    size = stored_size(data) if data.startswith(JPEG_SIGNATURE) else None
+    if size is None:
+        return None
+    return size[::-1] if exif_orientation(data) >= TRANSPOSED else size
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def stored_size(data):
+    """(height, width) of a JPEG or PNG as its pixels are stored (EXIF orientation not applied),
+    from the header alone; None for other or damaged data."""
+    if data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR":
+        return int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big")
     if not data.startswith(JPEG_SIGNATURE):
         return None
     try:
-        height, width = simplejpeg.decode_jpeg_header(data)[:2]
+        return tuple(simplejpeg.decode_jpeg_header(data)[:2])
     except ValueError:
         return None
-    return (width, height) if exif_orientation(data) >= TRANSPOSED else (height, width)
 
 
 # EXIF orientations 5-8 turn the image by 90°; OpenCV's imdecode applies every orientation.

@@ -89,6 +89,19 @@ def _positive_int(value, what, hint):
                          % (what, shown(value, quoted=True), hint))
 
 
+def check_parts(rec, count, num_parts, part_index, batch_size, smallest):
+    """One-line UsageErrors for a worker's part of ``count`` records: ``part_index`` must be in
+    0..num_parts − 1 and the ``smallest`` part must hold a batch."""
+    _positive_int(num_parts, "number of parts", "pass the number of workers")
+    if not isinstance(part_index, int) or not 0 <= part_index < num_parts:
+        raise UsageError("part index %s is outside 0..%d; pass this worker's rank"
+                         % (shown(part_index), num_parts - 1))
+    if smallest < batch_size:
+        raise UsageError("%s has %d records, so a part of %d holds only %d, fewer than the batch "
+                         "size %d; use a smaller batch size or fewer parts"
+                         % (rec, count, num_parts, smallest, batch_size))
+
+
 def check_inputs(rec, idx, batch_size, input_size, threads):
     """Validate the arguments and the .rec/.idx pair before the C++ iterator sees them.
 
@@ -219,16 +232,8 @@ def train_iter(rec, idx, batch_size, input_size, aug="paper", threads=4, num_par
     if aug not in PRESETS:
         raise UsageError("unknown augmentation %s; choose one of: %s"
                          % (shown(aug, quoted=True), ", ".join(PRESETS)))
-    _positive_int(num_parts, "number of parts", "pass the number of workers")
-    if not isinstance(part_index, int) or not 0 <= part_index < num_parts:
-        raise UsageError("part index %s is outside 0..%d; pass this worker's rank"
-                         % (shown(part_index), num_parts - 1))
     count = check_inputs(rec, idx, batch_size, input_size, threads)
-    smallest = min(part_sizes(count, num_parts))
-    if smallest < batch_size:
-        raise UsageError("%s has %d records, so a part of %d holds only %d, fewer than the batch "
-                         "size %d; use a smaller batch size or fewer parts"
-                         % (rec, count, num_parts, smallest, batch_size))
+    check_parts(rec, count, num_parts, part_index, batch_size, min(part_sizes(count, num_parts)))
     kwargs = dict(RANDOM_RESIZED_CROP, rand_mirror=True, shuffle=True, seed=seed, seed_aug=seed,
                   num_parts=num_parts, part_index=part_index, round_batch=True)
     if not on_device(aug):
@@ -247,8 +252,20 @@ def val_iter(rec, idx, batch_size, input_size, threads=4):
     return ValBatches(source, count, batch_size)
 
 
+class DeviceBatch(mx.io.DataBatch):
+    """A batch already on the training devices (``--data-backend dali-gpu``): ``data[d]`` and
+    ``label[d]`` live on device ``d`` and hold its share of each micro-batch, the micro-batches
+    one after another (``train.micro_batches`` cuts every array alike)."""
+
+
 def split_to_contexts(batch, ctxs):
-    """(data slices, label slices): the batch split evenly over ``ctxs`` and copied there."""
+    """(data slices, label slices): the batch split evenly over ``ctxs`` and copied there; a
+    DeviceBatch is there already and is handed over as it is."""
+    if isinstance(batch, DeviceBatch):
+        if [a.context for a in batch.data] != list(ctxs):
+            raise UsageError("a batch decoded on %s cannot train on %s"
+                             % ([str(a.context) for a in batch.data], [str(c) for c in ctxs]))
+        return list(batch.data), list(batch.label)
     size = batch.data[0].shape[0]
     if size % len(ctxs):
         raise UsageError("batch size %d does not split evenly over %d devices; use a batch size "

@@ -266,16 +266,17 @@ def _declared_size(handle, offset):
         return None
     cflag, length = split_lrecord(FRAME_HEADER.unpack_from(raw)[1])
     if cflag != WHOLE:
-        data = _payload(handle, offset)
-        return imagesize.size_of_bytes(data) if data else None
+        record = read_record(handle, offset)
+        return imagesize.size_of_bytes(record[1]) if record and record[1] else None
     labels = IMAGE_HEADER.unpack_from(raw, FRAME_HEADER.size)[0]
     skip = FRAME_HEADER.size + IMAGE_HEADER.size + 4 * labels
     return imagesize.size_of_stream(handle, offset + skip, length + FRAME_HEADER.size - skip,
                                     raw[skip:FRAME_HEADER.size + length])
 
 
-def _payload(handle, offset):
-    """The image bytes of the record at ``offset`` (split records joined, IRHeader removed)."""
+def read_record(handle, offset):
+    """(label, image bytes) of the record at ``offset`` (split records joined, IRHeader removed;
+    the first label when the header carries several), or None when the framing is damaged."""
     parts, pos, cflag = [], offset, None
     while cflag not in (WHOLE, LAST):
         frame = read_frame_header(handle, pos)
@@ -287,24 +288,33 @@ def _payload(handle, offset):
     data = b"".join(parts)
     if len(data) < IMAGE_HEADER.size:
         return None
-    flag = IMAGE_HEADER.unpack_from(data)[0]
-    return data[IMAGE_HEADER.size + 4 * flag:]
+    flag, label, _, _ = IMAGE_HEADER.unpack_from(data)
+    start = IMAGE_HEADER.size + 4 * flag
+    if len(data) < start:
+        return None
+    if flag:
+        label = struct.unpack_from("<f", data, IMAGE_HEADER.size)[0]
+    return label, data[start:]
 
 
-def undecodable_records(rec_path, idx_path, threads=4, max_pixels=imagesize.MAX_PIXELS):
-    """(key, byte offset) of every record whose image OpenCV cannot decode, in file order;
-    images declaring more than ``max_pixels`` pixels are counted among them, not decoded.
+def undecodable_records(rec_path, idx_path, threads=4, entries=None,
+                        max_pixels=imagesize.MAX_PIXELS):
+    """(key, byte offset) of every record (or of ``entries``, such pairs) whose image OpenCV
+    cannot decode, in file order; images declaring more than ``max_pixels`` pixels are counted
+    among them, not decoded.
 
     Decodes at a quarter of the size (libjpeg still reads every byte, so it fails where a full
     decode fails) to keep a pass over a validation set short."""
     import cv2
     import numpy as np
 
-    entries = sorted(read_idx(idx_path), key=lambda entry: entry[1])
+    entries = sorted(set(read_idx(idx_path) if entries is None else entries),
+                     key=lambda entry: entry[1])
 
     def check(entry):
         with open(rec_path, "rb") as handle:
-            data = _payload(handle, entry[1])
+            record = read_record(handle, entry[1])
+        data = record and record[1]
         if not data or imagesize.too_many_pixels(imagesize.size_of_bytes(data), max_pixels):
             return entry
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
@@ -330,7 +340,7 @@ def check_decodable(rec_path, idx_path, threads=4, max_pixels=imagesize.MAX_PIXE
     the process (SIGFPE), which no handler can turn into a message: every command that reads a
     validation set (train, eval, zoo-check, figures) checks it first."""
     scan_records(rec_path, idx_path, max_pixels)
-    bad = undecodable_records(rec_path, idx_path, threads, max_pixels)
+    bad = undecodable_records(rec_path, idx_path, threads, max_pixels=max_pixels)
     if bad:
         raise UsageError("%s; MXNet's validation reader would crash on it; %s and pass the copy"
                          % (name_undecodable(rec_path, bad), REPAIR_HINT))
