@@ -1,6 +1,6 @@
 """A config file from someone else carries what a run computes, never what it does to this
 machine; it cannot take the machine's memory or stack; numbers that are not finite are refused.
-(README, "Files from someone else".)"""
+(README, "Other files from someone else".)"""
 import dataclasses
 import json
 import math

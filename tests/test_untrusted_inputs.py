@@ -1,8 +1,8 @@
 """Data from someone else is read as data only: an image whose header declares more pixels than
 --max-image-pixels is named before anything decodes it (its memory measured), a list cannot
 name files outside its data set, a wrong label cannot make a huge network, a damaged index is
-one line, and ``launch`` imports nothing from the folder it runs in. (README, "Files from
-someone else".)"""
+one line, and ``launch`` imports nothing from the folder it runs in. (README, "Other files
+from someone else".)"""
 import os
 import shutil
 import sys
