@@ -33,7 +33,8 @@ WAIT = 600
 
 
 def cli(*args, wait=True):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    inherited = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + ([inherited] if inherited else [])))
     command = [sys.executable, "-m", "gluon_tricks", *map(str, args)]
     if wait:
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=WAIT)

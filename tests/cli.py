@@ -22,7 +22,8 @@ LIMIT = 1200
 def child_env(env=None):
     """The environment of a child: this one with the package first on PYTHONPATH, then ``env``
     (a value of None removes that variable)."""
-    full = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    inherited = os.environ.get("PYTHONPATH")   # an empty entry would put the child's cwd on its path
+    full = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + ([inherited] if inherited else [])))
     for key, value in (env or {}).items():
         if value is None:
             full.pop(key, None)
