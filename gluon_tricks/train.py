@@ -220,10 +220,9 @@ class Run(loop.Training):
     def begin_epoch(self, epoch, seed):
         """Mixup (§5.4) in this epoch or not, and its pairs and λ drawn from ``seed``."""
         cfg = self.cfg
-        self.rng = np.random.RandomState(seed)
-        self.use_mixup = cfg.mixup_alpha > 0 and mixup_active(epoch, cfg.num_epochs,
-                                                              cfg.mixup_off_epoch)
-        return {"mixup": self.use_mixup}
+        use_mixup = cfg.mixup_alpha > 0 and mixup_active(epoch, cfg.num_epochs, cfg.mixup_off_epoch)
+        self.rng, self.use_mixup = np.random.RandomState(seed), use_mixup
+        return {"mixup": use_mixup}
 
     def update(self, batch):
         return self.step(batch, self.use_mixup, self.rng)
