@@ -6,12 +6,12 @@ parser is generated from these fields and :func:`resolve` is the one place they 
 
 Values here are *resolved*: the linear-scaling rule applied (paper §3.1), the input size and class
 count chosen, the world size counted. ``to_dict()`` is what ``--print-config`` prints and what a
-checkpoint stores; :func:`check_resume` compares two of them. It leaves out NOT_SAVED: how this
-invocation treats this machine (``--overwrite``, ``--max-image-pixels``), which a saved run or
-config passed on to someone else must not carry.
+checkpoint stores; :func:`check_resume` compares two of them. It leaves out NOT_SAVED
+(:mod:`gluon_tricks.runcore.settings`): how this invocation treats this machine
+(``--overwrite``, ``--max-image-pixels``), which a saved run or config passed on to someone else
+must not carry. The options every run has (folder, resume, logging, seed) are declared there too,
+once for every command.
 """
-import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -28,11 +28,13 @@ from .data.recordfile import index_path, scan_records
 from .distributed import KVSTORES
 from .errors import UsageError, shown
 from .loss import STYLES
-from .lr_scheduler import MODES as LR_MODES
+from .lr_scheduler import MODES as LR_MODES, same_for_lengths
 from .models import check_input_size, check_model, default_input_size
 from .models.init import INITS
 from .options import option
 from .precision import DTYPES
+from .runcore import resume
+from .runcore.settings import RunConfig, run_option
 
 # What ``--preset`` switches: every documented place where GluonCV's train_imagenet.py differs
 # from the paper (REFERENCE.md §1, §5). "paper" is the dataclass defaults.
@@ -42,37 +44,29 @@ PRESETS = {
                     mixup_pairing="reverse", hard_weight=0.5),
 }
 
-# Keys a resumed run may change: they affect where and how often things are written and the input
-# plumbing, never the numbers the run computes (the starting weights count only at the start: a
-# resumed run takes its checkpoint's).
-SAFE_ON_RESUME = ("save_dir", "resume", "log_interval", "save_frequency", "keep_last",
-                  "overwrite", "tensorboard", "data_dir", "rec_train", "rec_train_idx", "rec_val",
-                  "rec_val_idx", "logging_file", "recipe", "preset", "pretrained",
-                  "use_pretrained")
-
-# Settings of one invocation on one machine, left out of to_dict() (see the module docstring).
-NOT_SAVED = ("overwrite", "max_image_pixels")
+# Fields resolve() always recomputes, and the one fixed optimizer (§2.1).
+DERIVED = ("num_devices", "num_workers", "total_batch_size", "optimizer")
 # A class count inferred from labels is absurd above this many classes when it is also more than
 # UNUSED_CLASSES times the number of distinct labels (one record labelled 250000 would make a
 # 2 GB classifier); an explicit --classes takes any head.
 INFERRED_CLASSES_OK, UNUSED_CLASSES = 1000, 2
 
-MODEL, OPTIM, TRICKS, DATA, OUTPUT = ("model", "optimisation (§2.1, §3)", "refinements (§5)",
-                                      "data", "output")
+MODEL, OPTIM, TRICKS, DATA = ("model", "optimisation (§2.1, §3)", "refinements (§5)", "data")
 FINETUNE = "fine-tuning (start from trained weights)"
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunConfig):
     """Every setting of a training run, after resolution (see :func:`resolve`). A field made
     with :func:`~gluon_tricks.options.option` is also a ``train`` flag."""
 
     recipe: Optional[str] = option(
-        None, "--recipe", group=MODEL, metavar="TABLE/ROW", validator=lambda name, flag: recipes.find(name),
+        None, "--recipe", resume_safe=True, group=MODEL, metavar="TABLE/ROW",
+        validator=lambda name, flag: recipes.find(name),
         help="a paper row, e.g. table6/resnet50d-mixup (gluon-tricks recipes lists them); "
              "its settings are the defaults, every other flag wins")
     preset: str = option(
-        "paper", "--preset", group=MODEL, choices=tuple(PRESETS),
+        "paper", "--preset", resume_safe=True, group=MODEL, choices=tuple(PRESETS),
         help="gluoncv: every GluonCV deviation at once (--aug gluoncv --smoothing-style gluoncv "
              "--init msra --mixup-pairing reverse --hard-weight 0.5)")
     model: str = option("resnet50_v1d", "--model", group=MODEL, validator=check_model,
@@ -84,12 +78,12 @@ class TrainConfig:
                                        help="training crop side (default 299 for inceptionv3, "
                                             "else 224)")
     pretrained: Optional[str] = option(
-        None, "--pretrained", group=FINETUNE, metavar="PATH",
+        None, "--pretrained", resume_safe=True, group=FINETUNE, metavar="PATH",
         help="start from these weights: a GluonCV zoo file, a checkpoint's model.params or a run "
              "folder (its best checkpoint); every array but the classifier must fit --model, and "
              "a classifier for another class count starts afresh (--init)")
     use_pretrained: bool = option(
-        False, "--use-pretrained", group=FINETUNE,
+        False, "--use-pretrained", resume_safe=True, group=FINETUNE,
         help="GluonCV's flag: start from --model's zoo file, found (or downloaded) through "
              "GluonCV's model store in $MXNET_HOME/models (default ~/.mxnet/models)")
     lr_mult_body: float = option(
@@ -182,16 +176,17 @@ class TrainConfig:
              "each epoch a permutation of the whole set and every crop drawn per image; rec: "
              "MXNet's ImageRecordIter (GluonCV's mxnet; the default with --aug paper-decoder or "
              "gluoncv, which run in it); synthetic: random tensors at the real shape")
-    data_dir: Optional[str] = option(None, "--data-dir", group=DATA, metavar="DIR",
+    data_dir: Optional[str] = option(None, "--data-dir", resume_safe=True, group=DATA,
+                                     metavar="DIR",
                                      help="folder with train.rec/.idx and val.rec/.idx")
-    rec_train: Optional[str] = option(None, "--rec-train", group=DATA, metavar="FILE",
-                                      help="training .rec")
-    rec_train_idx: Optional[str] = option(None, "--rec-train-idx", group=DATA, metavar="FILE",
-                                          help="its index (default: beside it)")
-    rec_val: Optional[str] = option(None, "--rec-val", group=DATA, metavar="FILE",
-                                    help="validation .rec")
-    rec_val_idx: Optional[str] = option(None, "--rec-val-idx", group=DATA, metavar="FILE",
-                                        help="its index (default: beside it)")
+    rec_train: Optional[str] = option(None, "--rec-train", resume_safe=True, group=DATA,
+                                      metavar="FILE", help="training .rec")
+    rec_train_idx: Optional[str] = option(None, "--rec-train-idx", resume_safe=True, group=DATA,
+                                          metavar="FILE", help="its index (default: beside it)")
+    rec_val: Optional[str] = option(None, "--rec-val", resume_safe=True, group=DATA,
+                                    metavar="FILE", help="validation .rec")
+    rec_val_idx: Optional[str] = option(None, "--rec-val-idx", resume_safe=True, group=DATA,
+                                        metavar="FILE", help="its index (default: beside it)")
     threads: int = option(4, "-j", "--threads", "--num-data-workers", group=DATA, minimum=0,
                           exclusive=True, metavar="N", help="decoding threads")
     batches_per_epoch: int = option(0, "--batches-per-epoch", group=DATA, minimum=0,
@@ -199,33 +194,31 @@ class TrainConfig:
     num_training_samples: int = option(
         0, "--num-training-samples", group=DATA, minimum=0, metavar="N",
         help="GluonCV: images per epoch, i.e. N ÷ total batch steps (0: every record)")
-    save_dir: str = option("runs/train", "--save-dir", group=OUTPUT, metavar="DIR",
-                           help="run folder: metrics, checkpoints, plots, log")
-    save_frequency: int = option(10, "--save-frequency", group=OUTPUT, minimum=0,
-                                 exclusive=True, metavar="N",
-                                 help="keep every N-th epoch's checkpoint for good (every epoch "
-                                      "is saved)")
-    keep_last: int = option(2, "--keep-last", group=OUTPUT, minimum=0, exclusive=True,
-                            metavar="K", help="how many of the newest epoch checkpoints to keep "
-                                              "besides those and best")
-    resume: Optional[str] = option(None, "--resume", group=OUTPUT, metavar="DIR",
-                                   help="continue the run in DIR from its newest checkpoint, with "
-                                        "its saved configuration (no other flags needed)")
-    overwrite: bool = option(False, "--overwrite", group=OUTPUT,
-                             help="replace the run already in --save-dir (refused otherwise)")
-    log_interval: int = option(50, "--log-interval", group=OUTPUT, minimum=0, exclusive=True,
-                               metavar="N", help="progress line every N batches")
-    logging_file: str = option("train.log", "--logging-file", group=OUTPUT, metavar="FILE",
-                               help="copy of the terminal's lines (relative: in the run folder)")
-    tensorboard: bool = option(False, "--tensorboard", group=OUTPUT,
-                               help="also write TensorBoard event files")
-    seed: int = option(0, "--seed", group=OUTPUT, minimum=0, help="random seed")
+    save_dir: str = run_option("save_dir", "runs/train")
+    save_frequency: int = run_option("save_frequency")
+    keep_last: int = run_option("keep_last")
+    resume: Optional[str] = run_option("resume")
+    overwrite: bool = run_option("overwrite")
+    log_interval: int = run_option("log_interval")
+    logging_file: str = run_option("logging_file")
+    tensorboard: bool = run_option("tensorboard")
+    seed: int = run_option("seed")
 
-    def to_dict(self):
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_SAVED}
+    COMMAND = "train"
+    NUM_EPOCHS_RULE = ("--num-epochs may change only with a step schedule whose decay epochs all "
+                       "fall before the old and the new end, and no --mixup-off-epoch")
 
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+    @staticmethod
+    def num_epochs_may_change(saved, old, new):
+        """The same formula for ``old`` and ``new`` epochs: a step schedule with every decay
+        before both ends (:func:`~gluon_tricks.lr_scheduler.same_for_lengths`), and no
+        mixup-free tail counted from the end."""
+        return (same_for_lengths(saved["lr_mode"], saved["lr_decay_epochs"], old, new)
+                and not (saved["mixup_alpha"] and saved["mixup_off_epoch"]))
+
+    @staticmethod
+    def settings_from_file(values):
+        return without_derived(values)
 
     @property
     def contexts(self):
@@ -236,10 +229,6 @@ class TrainConfig:
     def fp16(self):
         return self.dtype == "float16"
 
-    @property
-    def log_path(self):
-        """Where the terminal's lines are copied: ``logging_file``, relative to the run folder."""
-        return os.path.join(self.save_dir, os.path.expanduser(self.logging_file))
 
 
 def build(given, env=os.environ):
@@ -416,28 +405,38 @@ def resolve(cfg, env=os.environ):
     return cfg
 
 
-def num_epochs_may_change(cfg, old, new):
-    """True when training for ``new`` instead of ``old`` epochs leaves every epoch's numbers
-    the same formula: a step schedule whose decay epochs all fall before both ends (cosine and
-    poly stretch with the total), and no mixup-free tail counted from the end."""
-    return (cfg["lr_mode"] == "step" and all(e < min(old, new) for e in cfg["lr_decay_epochs"])
-            and not (cfg["mixup_alpha"] and cfg["mixup_off_epoch"]))
-
-
 def check_resume(saved, current):
-    """Raise a UsageError naming every setting that differs between a checkpoint's config and
-    this run's, except the ones in SAFE_ON_RESUME (and ``num_epochs`` where
-    :func:`num_epochs_may_change` allows it). Keys added since the checkpoint count as their
-    defaults."""
-    saved = dict(TrainConfig().to_dict(), **saved)
-    free = set(SAFE_ON_RESUME)
-    if num_epochs_may_change(saved, saved["num_epochs"], current["num_epochs"]):
-        free.add("num_epochs")
-    diffs = ["%s (checkpoint: %s, now: %s)" % (k, saved.get(k), v)
-             for k, v in current.items() if k not in free and saved.get(k) != v]
-    if diffs:
-        why = ("; --num-epochs may change only with a step schedule whose decay epochs all fall "
-               "before the old and the new end, and no --mixup-off-epoch"
-               if saved.get("num_epochs") != current.get("num_epochs") else "")
-        raise UsageError("cannot resume: %s differ; only %s may change on resume%s"
-                         % ("; ".join(diffs), ", ".join(SAFE_ON_RESUME), why))
+    """:func:`gluon_tricks.runcore.resume.check_resume` for two TrainConfig dicts."""
+    resume.check_resume(saved, current, TrainConfig)
+
+
+def resumed_config(given, env=os.environ):
+    """The resolved TrainConfig of ``--resume DIR`` (``given["resume"]``): DIR's saved settings
+    under the flags ``given`` (see :func:`gluon_tricks.runcore.resume.resumed_values`); whether a
+    change is allowed is decided by :func:`check_resume` when the checkpoint is loaded."""
+    return resolve(TrainConfig(**resume.resumed_values(given, TrainConfig)), env)
+
+
+def without_derived(values):
+    """A config file's ``values`` without those :func:`resolve` computes again: the totals, the
+    lr under ``lr_per_256``, record paths from ``data_dir``, the default input size and class
+    count (gluon_tricks.configfile)."""
+    out = {k: v for k, v in values.items() if k not in DERIVED}
+    if out.get("lr_per_256") is not None:
+        out.pop("lr", None)
+    data_dir = out.get("data_dir")
+    for split in ("train", "val"):
+        rec, idx = "rec_%s" % split, "rec_%s_idx" % split
+        if data_dir and out.get(rec) == os.path.join(data_dir, split + ".rec"):
+            out.pop(rec)
+        if out.get(idx) and out.get(idx) in (index_path(values.get(rec) or ""),
+                                             os.path.join(data_dir or "", split + ".idx")):
+            out.pop(idx)
+    if "model" in out and out.get("input_size") == default_input_size(out["model"]):
+        out.pop("input_size")
+    if out.get("classes") == (classes_from_records(values.get("rec_train"))[0] or 1000):
+        out.pop("classes")
+    samples, total = values.get("num_training_samples"), values.get("total_batch_size")
+    if samples and total and out.get("batches_per_epoch") == max(1, samples // total):
+        out.pop("batches_per_epoch")
+    return out

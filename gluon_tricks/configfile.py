@@ -1,10 +1,12 @@
-"""``train --config FILE``: a run's settings read back from what ``--print-config`` printed (or a
-run's ``config.json``), JSON, or YAML for ``.yaml``/``.yml`` files (PyYAML comes with GluonCV).
+"""``--config FILE`` (``train``, ``detect``, ``segment``): a run's settings read back from what
+``--print-config`` printed (or a run's ``config.json``), JSON, or YAML for ``.yaml``/``.yml``
+files (PyYAML comes with GluonCV).
 
-The file holds *resolved* values. Those that :func:`gluon_tricks.config.resolve` computes from
-others (the total batch, device and worker counts, the lr under ``lr_per_256``, record paths
-from ``data_dir``, default input size and class count) are dropped and computed again, so a flag
-given with the file changes them consistently; every other value is used unless a flag is given.
+The file holds *resolved* values. Those the command computes from others (for ``train``
+:func:`gluon_tricks.config.without_derived`: the total batch, device and worker counts, the lr
+under ``lr_per_256``, record paths from ``data_dir``, default input size and class count) are
+dropped and computed again, so a flag given with the file changes them consistently; every other
+value is used unless a flag is given.
 
 A config file may come from someone else, so it carries what a run computes, never what the run
 does to this machine: where it writes (``save_dir``, ``logging_file``), what it continues or
@@ -16,48 +18,42 @@ are read only (data, starting and teacher weights). The file is read within the 
 from it.
 """
 import dataclasses
-import os
 import sys
 import typing
 
 from . import textfile
-from .config import TrainConfig, classes_from_records
-from .data.recordfile import index_path
 from .errors import UsageError, shown
-from .models import default_input_size
+from .runcore.settings import NOT_FROM_FILE
 
-# Fields resolve() always recomputes, and the one fixed optimizer (§2.1).
-DERIVED = ("num_devices", "num_workers", "total_batch_size", "optimizer")
-# Fields only the command line sets (see the module docstring).
-NOT_FROM_FILE = ("save_dir", "logging_file", "resume", "overwrite", "max_image_pixels")
-FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
-DEFAULTS = dataclasses.asdict(TrainConfig())
-
-
-def read(path):
-    """(settings, ignored) of configuration file ``path``, dicts keyed by TrainConfig field:
-    the settings with derived values left out, and the NOT_FROM_FILE keys the file sets to
-    other values than the defaults; a one-line UsageError for an unreadable, oversized, binary
-    or too deeply nested file, YAML aliases, unknown keys or wrong types."""
-    values = _parse(path)
-    unknown = sorted(set(values) - set(FIELDS))
+def read(path, cls):
+    """(settings, ignored) of configuration file ``path``, dicts keyed by field of the config
+    class ``cls``: the settings without those ``cls.settings_from_file`` leaves out (computed
+    again), and the NOT_FROM_FILE keys the file sets to other values than the defaults; a
+    one-line UsageError for an unreadable, oversized, binary or too deeply nested file, YAML
+    aliases, unknown keys or wrong types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = _parse(path, cls.COMMAND)
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise UsageError("--config %s has unknown keys: %s; it takes what train --print-config "
-                         "prints" % (shown(path), shown(", ".join(map(str, unknown)))))
+        raise UsageError("--config %s has unknown keys: %s; it takes what %s --print-config "
+                         "prints" % (shown(path), shown(", ".join(map(str, unknown))),
+                                     cls.COMMAND))
     for key, value in values.items():
-        if not _fits(value, FIELDS[key].type):
+        if not _fits(value, fields[key].type):
             raise UsageError("--config %s: %s is %s, which is not %s"
                              % (shown(path), key, shown(value, quoted=True),
-                                _type_name(FIELDS[key].type)))
+                                _type_name(fields[key].type)))
     ignored = {k: values.pop(k) for k in NOT_FROM_FILE if k in values}
-    return (_without_derived(values),
-            {k: v for k, v in ignored.items() if v != DEFAULTS[k]})
+    defaults = dataclasses.asdict(cls())
+    return (cls.settings_from_file(values),
+            {k: v for k, v in ignored.items() if v != defaults[k]})
 
 
-def merged(path, given):
-    """The options of a run: config file ``path``'s settings under the flags ``given``; says on
-    stderr which NOT_FROM_FILE keys of the file were ignored (those the flags do not set)."""
-    saved, ignored = read(path)
+def merged(path, given, cls):
+    """The options of a run: config file ``path``'s settings under the flags ``given`` (of
+    config class ``cls``); says on stderr which NOT_FROM_FILE keys of the file were ignored
+    (those the flags do not set)."""
+    saved, ignored = read(path, cls)
     dropped = {k: v for k, v in ignored.items() if k not in given}
     if dropped:
         print("note: --config %s: %s ignored; a config file never chooses where a run writes, "
@@ -77,11 +73,11 @@ def merge(saved, given):
     return dict(saved, **given)
 
 
-def _parse(path):
+def _parse(path, command):
     what = "--config %s" % shown(path)
     if not path.endswith((".yaml", ".yml")):
-        values = textfile.load_json(path, what, "; train --print-config writes one (YAML: name "
-                                                "the file .yaml)")
+        values = textfile.load_json(path, what, "; %s --print-config writes one (YAML: name "
+                                                "the file .yaml)" % command)
     else:
         import yaml
         text = textfile.read(path, what)
@@ -114,28 +110,6 @@ def _check_yaml_events(what, events):
                 raise textfile.too_deep(what)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
-
-
-def _without_derived(values):
-    out = {k: v for k, v in values.items() if k not in DERIVED}
-    if out.get("lr_per_256") is not None:
-        out.pop("lr", None)
-    data_dir = out.get("data_dir")
-    for split in ("train", "val"):
-        rec, idx = "rec_%s" % split, "rec_%s_idx" % split
-        if data_dir and out.get(rec) == os.path.join(data_dir, split + ".rec"):
-            out.pop(rec)
-        if out.get(idx) and out.get(idx) in (index_path(values.get(rec) or ""),
-                                             os.path.join(data_dir or "", split + ".idx")):
-            out.pop(idx)
-    if "model" in out and out.get("input_size") == default_input_size(out["model"]):
-        out.pop("input_size")
-    if out.get("classes") == (classes_from_records(values.get("rec_train"))[0] or 1000):
-        out.pop("classes")
-    samples, total = values.get("num_training_samples"), values.get("total_batch_size")
-    if samples and total and out.get("batches_per_epoch") == max(1, samples // total):
-        out.pop("batches_per_epoch")
-    return out
 
 
 def _fits(value, annotation):

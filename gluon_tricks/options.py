@@ -32,11 +32,13 @@ class Option(NamedTuple):
     validator: Optional[Callable[[object, str], None]] = None   # raises UsageError(value, flag)
     minimum: Optional[float] = None     # smallest accepted value (see ``exclusive``)
     exclusive: bool = False             # True: the value must be > minimum
+    maximum: Optional[float] = None     # largest accepted value
     nargs: Optional[str] = None
     const: object = None
     metavar: Optional[str] = None
     switch: Optional[str] = None        # a companion on/off flag (GluonCV's --mixup)
     switch_value: object = None         # the value when the switch alone is given
+    resume_safe: bool = False           # a resumed run may change it (see resume_safe())
 
     @property
     def flag(self):
@@ -54,10 +56,23 @@ def option(default, *flags, help, group, default_factory=None, **details):
     return dataclasses.field(default=default, metadata=meta)
 
 
+def redefault(cls, name, default):
+    """The option field ``name`` of dataclass ``cls`` with another ``default``: a subclass
+    redeclares it so (flag, help and range stay declared once)."""
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return dataclasses.field(default=default, metadata=field.metadata)
+
+
 def options_of(cls):
     """(field, Option) of every option field of dataclass ``cls``, in declaration order."""
     return [(f, f.metadata[METADATA_KEY]) for f in dataclasses.fields(cls)
             if METADATA_KEY in f.metadata]
+
+
+def resume_safe(cls):
+    """The fields of ``cls`` a resumed run may change: those declared ``resume_safe``, which
+    change where and how often a run writes or where its input comes from, never its numbers."""
+    return tuple(field.name for field, opt in options_of(cls) if opt.resume_safe)
 
 
 def int_list(text):
@@ -126,8 +141,8 @@ def add_arguments(parser, cls, groups=None):
         choices = opt.choice_list()
         metavar = opt.metavar or ("{%s}" % ",".join(choices) if choices else _metavar(field))
         kwargs = dict(dest=field.name, default=argparse.SUPPRESS)
-        if field.type is bool:
-            kwargs.update(action="store_true")
+        if field.type is bool:      # a flag that turns on, or (default True: --no-X) off
+            kwargs.update(action="store_false" if field.default is True else "store_true")
         else:
             if _default_text(field) is not None:
                 help_text += " (default %s)" % (_default_text(field),)
@@ -172,6 +187,23 @@ def given(args, cls):
     return values
 
 
+def command_line(cls, values):
+    """The flags that give ``values`` (a dict keyed by option field of ``cls``), the inverse of
+    :func:`given`: a list of strings, in declaration order."""
+    argv = []
+    for field, opt in options_of(cls):
+        if field.name not in values:
+            continue
+        value = values[field.name]
+        if opt.switch:
+            argv.append(opt.switch)
+        if field.type is bool:
+            argv += [opt.flag] if value != field.default else []
+        else:
+            argv += [opt.flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return argv
+
+
 def check(cfg):
     """Raise a one-line UsageError for the first option of ``cfg`` outside its choices or range,
     not a finite number, or an integer MXNet cannot hold (values from a config file have not
@@ -194,3 +226,5 @@ def check(cfg):
             if value < low or (opt.exclusive and value == low):
                 raise UsageError("%s must be %s %s, got %s"
                                  % (opt.flag, ">" if opt.exclusive else "≥", low, shown(value)))
+        if opt.maximum is not None and value is not None and value > opt.maximum:
+            raise UsageError("%s must be at most %s, got %s" % (opt.flag, opt.maximum, shown(value)))

@@ -1,22 +1,16 @@
 """Never overwrite: every command that writes checks its outputs here before it writes anything.
 
-A command may replace only what it made in the same invocation. Anything already at an output
+A command may replace only what it made in the same invocation (a run folder is claimed by
+:meth:`gluon_tricks.runcore.folder.RunFolder.claim`). Anything already at an output
 path is refused with one line naming the path and the choices (a new path, ``--resume`` for a
 run folder, or an explicit ``--overwrite``). Read-only places and files standing where a folder
 must go are refused the same way, and folders a failed command created are removed again.
 """
 import contextlib
 import errno
-import glob
 import os
-import shutil
 
 from .errors import UsageError
-
-# What a training run writes into its folder (TensorBoard event files match EVENTS).
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "plots", "report.md")
-EVENTS = "events.out.tfevents.*"
-
 
 def _nearest_existing(path):
     """``path`` or its closest existing ancestor."""
@@ -61,32 +55,6 @@ def check_files(paths, flag, overwrite=False):
             raise UsageError("%s %s: %s is a folder, not a file; choose another path"
                              % (flag, path, path))
     refuse_existing(paths, flag, overwrite)
-
-
-def run_files(folder):
-    """The run outputs present in ``folder`` (see RUN_FILES and EVENTS)."""
-    names = [os.path.join(folder, name) for name in RUN_FILES]
-    found = [p for p in names if os.path.lexists(p)]
-    return found + sorted(glob.glob(os.path.join(glob.escape(folder), EVENTS)))
-
-
-def claim_run_folder(folder, flag="--save-dir", overwrite=False, resume=False):
-    """Make sure training may write into ``folder``: writable, and holding no earlier run unless
-    this is that run's ``resume`` (then it is continued) or ``overwrite`` (then its run files are
-    removed now). Nothing is created."""
-    check_folder(folder, flag)
-    if resume:
-        return
-    found = run_files(folder) if os.path.isdir(folder) else []
-    if found and not overwrite:
-        raise UsageError("%s already holds a run (%s); choose a new %s, continue it with "
-                         "--resume %s, or pass --overwrite to replace it"
-                         % (folder, os.path.basename(found[0]), flag, folder))
-    for path in found:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
 
 
 @contextlib.contextmanager

@@ -8,9 +8,9 @@ from typing import NamedTuple, Optional
 
 from . import atomic, textfile
 from .errors import UsageError
+from .runcore import folder
 from .runlog import METRICS_FILE, read_metrics
 
-REPORT_FILE = "report.md"
 PLOTS = (("accuracy.png", "Validation top-1/top-5 and training accuracy per epoch"),
          ("loss.png", "Training loss"),
          ("lr.png", "Learning rate of every update from the run's schedule, dots where the "
@@ -183,8 +183,8 @@ def write_report(run_dir, paper, data_note, classes, wall_seconds=None, command=
         lines += ["", "The same run with the `train` command:", "", "```bash", command, "```"]
     lines += ["", "## Plots", ""]
     for name, caption in PLOTS:
-        if os.path.exists(os.path.join(run_dir, "plots", name)):
+        if os.path.exists(os.path.join(run_dir, folder.PLOTS, name)):
             lines += ["**%s**" % caption, "", "![%s](plots/%s)" % (caption, name), ""]
-    path = os.path.join(run_dir, REPORT_FILE)
+    path = os.path.join(run_dir, folder.REPORT_FILE)
     atomic.write_text(path, "\n".join(lines).rstrip() + "\n", replace=True)
     return path

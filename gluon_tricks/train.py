@@ -6,20 +6,20 @@ label smoothing, distillation, mixup. A run folder collects config.json, metrics
 checkpoints and the plots. Beyond the paper: fine-tuning from trained weights (``--pretrained``)
 and the paper's total batch on fewer devices by gradient accumulation (``--accumulate``).
 
-Resume is exact: each epoch re-seeds Python, NumPy, MXNet and the data iterator from
-(seed, epoch, rank), and a checkpoint holds parameters, every device's optimizer state, the
-update count and the loss scale.
+The run folder, resume, metrics, checkpoints and plots are the run core's
+(:mod:`gluon_tricks.runcore`), shared with ``detect`` and ``segment``; this module is the
+classification task in it. Resume is exact: each epoch re-seeds Python, NumPy, MXNet and the data
+iterator from (seed, epoch, rank), and a checkpoint holds parameters, every device's optimizer
+state, the update count and the loss scale.
 """
 import contextlib
 import os
-import time
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
-from . import atomic, checkpoint, finetune, outputs, weights
-from .config import check_resume
+from . import finetune, weights
 from .data import backends, dali
 from .data.augment import device_augmenter, on_device
 from .data.mixup import mixup, mixup_active
@@ -30,17 +30,12 @@ from .data.synthetic import SyntheticBatches
 from .distributed import Distribution
 from .errors import TrainingFailed, UsageError
 from .evaluate import evaluate
-from .logfile import copy_output
 from .loss import DistillationLoss, SoftmaxCrossEntropy
 from .lr_scheduler import scheduler_from_config
 from .models import get_model, initialize
 from .precision import LossScaler, apply_update
-from .runlog import METRICS_FILE, MetricsLog, Progress, cut_metrics
+from .runcore import loop
 from .seeds import epoch_seed, seed_everything
-
-
-class Diverged(Exception):
-    """The training loss stopped being a finite number."""
 
 
 def no_bias_decay(net):
@@ -129,42 +124,26 @@ def optimizer_params(cfg, scheduler):
             "lr_scheduler": scheduler, "multi_precision": cfg.fp16}
 
 
-def resume_checkpoint(cfg):
-    """The newest complete checkpoint (``best`` included) of the run ``cfg.resume`` continues,
-    checked to be readable and made with compatible settings; None for a new run, or one stopped
-    before its first checkpoint (it then starts again from the beginning). Reads only."""
-    if not cfg.resume:
-        return None
-    path = checkpoint.newest(os.path.join(cfg.resume, "checkpoints"))
-    if path is not None:
-        checkpoint.check_resumable(path)
-        check_resume(checkpoint.read_state(path)["config"], cfg.to_dict())
-    return path
+class Run(loop.Training):
+    """One training run: builds everything from the config, then :meth:`fit` (the run core's)
+    trains it from the start or, for ``--resume``, from ``resume_from`` (see
+    :func:`gluon_tricks.runcore.resume.resume_point`). The classification task: the batches,
+    one update and the evaluation (§2.1)."""
 
-
-class Run:
-    """One training run: builds everything from the config, then :meth:`fit` trains it from
-    the start or, for ``--resume``, from ``resume_from`` (see :func:`resume_checkpoint`)."""
+    score, score_label, metric_name = "top1", "val top-1", "train-acc"
 
     def __init__(self, cfg, dist, resume_from=None):
-        self.cfg, self.dist = cfg, dist
+        self.dist, self.rank, self.is_root = dist, dist.rank, dist.is_root
+        super().__init__(cfg, resume_from)
         self.contexts = dist.contexts
         self.micro_batch = cfg.batch_size * len(self.contexts)     # one forward on every device
         self.local_batch = self.micro_batch * cfg.accumulate       # this process's images per update
-        self.root_dir = cfg.save_dir
-        self.ckpt_dir = os.path.join(cfg.save_dir, "checkpoints")
-        if dist.is_root:
-            checkpoint.remove_leftovers(self.ckpt_dir)
-        if cfg.resume and not resume_from:
-            self._say("no checkpoint in %s yet: starting its run again from the beginning"
-                      % cfg.resume)
-
-        self.last_checkpoint = None
-        with self._reading("train", "the start"):
+        self.images_per_update = self.local_batch
+        with self.reading("train", "the start"):
             first = self.epoch_batches(0)
             self.iters = first.num_batches
             first.close()
-        with self._reading("val", "the start"):
+        with self.reading("val", "the start"):
             self.val = self._val_batches() if dist.is_root else None
         if cfg.batches_per_epoch:
             self.iters = min(self.iters, cfg.batches_per_epoch)
@@ -172,7 +151,7 @@ class Run:
         seed_everything(epoch_seed(cfg.seed, -1, 0))
         self.net = build_network(cfg, self.contexts)
         if (cfg.pretrained or cfg.use_pretrained) and not resume_from:
-            self._say(finetune.start_from(self.net, cfg))
+            self.say(finetune.start_from(self.net, cfg))
         self.teacher = build_teacher(cfg, self.contexts) if cfg.teacher else None
         self.loss = build_loss(cfg)
         self.augmenters = ([device_augmenter(cfg.aug, c) for c in self.contexts]
@@ -184,9 +163,9 @@ class Run:
                                          optimizer_params(cfg, self.scheduler))
         self.params = [p for p in self.net.collect_params().values() if p.grad_req != "null"]
         self.scaler = LossScaler(cfg.loss_scale) if cfg.fp16 else None
-        self.start_epoch, self.best_top1 = 0, 0.0
+        self.use_mixup, self.rng = False, None
         if resume_from:
-            self._restore(resume_from)
+            self.restore(resume_from)
         else:
             dist.broadcast(self.net)
 
@@ -215,51 +194,17 @@ class Run:
         return backends.val_batches(cfg.data_backend, cfg.rec_val, cfg.rec_val_idx,
                                     self.micro_batch, cfg.input_size, cfg.threads, self.contexts)
 
-    # -- checkpoints ------------------------------------------------------------------------
-    def _restore(self, path):
-        """Continue from checkpoint ``path``; the trainer keeps this run's lr schedule (the
-        same formula, possibly with a new end: see config.check_resume)."""
-        state = checkpoint.load(path, self.net, self.trainer, self.contexts)
-        self.start_epoch = state["epoch"]
-        self.best_top1 = state.get("best_top1", 0.0)
+    # -- what the run core asks -------------------------------------------------------------
+    def state(self):
+        """The loss scale (FP16); the trainer keeps this run's lr schedule on resume (the same
+        formula, possibly with a new end: see config.check_resume)."""
+        return {"loss_scaler": self.scaler.state_dict() if self.scaler else None}
+
+    def restore_state(self, state):
         if self.scaler is not None:
             self.scaler.load_state_dict(state["loss_scaler"])
-        self.last_checkpoint = path
-        self._say("resumed from %s (epoch %d done, update %d)"
-                  % (path, state["epoch"], state["num_update"]))
 
-    def _save(self, epochs_done, name=None):
-        """Write a checkpoint; a full disk stops the run with one line saying nothing is lost."""
-        state = {"epoch": epochs_done, "num_update": self.trainer.optimizer.num_update,
-                 "best_top1": self.best_top1, "config": self.cfg.to_dict(),
-                 "loss_scaler": self.scaler.state_dict() if self.scaler else None}
-        target = os.path.join(self.ckpt_dir, name or checkpoint.EPOCH_NAME % epochs_done)
-        try:
-            path = checkpoint.save(self.ckpt_dir, epochs_done, self.net, self.trainer, state,
-                                   name=name)
-        except (OSError, mx.base.MXNetError) as err:
-            if not outputs.disk_full(err):
-                raise
-            raise self._disk_full(self.ckpt_dir, "checkpoint " + target) from None
-        self.last_checkpoint = path
-        return path
-
-    def _disk_full(self, folder, what):
-        return TrainingFailed("no space left on the disk of %s while writing %s; nothing was "
-                              "lost: the last complete checkpoint is %s; free space, then "
-                              "gluon-tricks train --resume %s"
-                              % (folder, what, self.last_checkpoint or "none yet",
-                                 self.cfg.save_dir))
-
-    def _checkpoint_epoch(self, epochs_done, improved):
-        """End of an epoch: ``best`` if it improved, this epoch's checkpoint, then the rolling
-        window (the last ``keep_last`` plus every ``save_frequency``-th epoch kept for good)."""
-        if improved:
-            self._save(epochs_done, name="best")
-        self._save(epochs_done)
-        checkpoint.prune(self.ckpt_dir, self.cfg.keep_last, self.cfg.save_frequency)
-
-    def _evaluate(self):
+    def evaluate(self):
         """Validate a copy of the weights. An inference forward re-lays conv weights out for
         oneDNN in place, after which the same updates round differently: evaluating the trained
         arrays would make rank 0 drift from the other workers, and a resumed run from an
@@ -269,13 +214,47 @@ class Run:
                             self.eval_net.collect_params().values()):
             for array, copy in zip(src.list_data(), dst.list_data()):
                 array.copyto(copy)
-        return evaluate(self.eval_net, self.val, self.contexts, self.cfg.dtype)
+        result = evaluate(self.eval_net, self.val, self.contexts, self.cfg.dtype)
+        return {k: result[k] for k in ("top1", "top5", "images")}
+
+    def begin_epoch(self, epoch, seed):
+        """Mixup (§5.4) in this epoch or not, and its pairs and λ drawn from ``seed``."""
+        cfg = self.cfg
+        use_mixup = cfg.mixup_alpha > 0 and mixup_active(epoch, cfg.num_epochs, cfg.mixup_off_epoch)
+        self.rng, self.use_mixup = np.random.RandomState(seed), use_mixup
+        return {"mixup": use_mixup}
+
+    def update(self, batch):
+        return self.step(batch, self.use_mixup, self.rng)
+
+    def line_fields(self):
+        return {"skipped_steps": self.scaler.skipped if self.scaler else 0,
+                "loss_scale": self.scaler.scale if self.scaler else None}
+
+    def barrier(self):
+        self.dist.barrier()
+
+    def describe(self):
+        cfg = self.cfg
+        return ("training %s on %s: %d epochs of %d steps, total batch %d, lr %.4g (%s)"
+                % (cfg.model, cfg.devices, cfg.num_epochs, self.iters, cfg.total_batch_size,
+                   cfg.lr, cfg.lr_mode))
+
+    def epoch_line(self, epoch, train, result, seconds):
+        return ("epoch %d/%d | train loss %.4f acc %.4f | val top-1 %.4f top-5 %.4f | %.1fs"
+                % (epoch + 1, self.cfg.num_epochs, train["loss"], train["train_acc"],
+                   result["top1"], result["top5"], seconds))
+
+    def diverged(self, error):
+        cfg, last = self.cfg, self.last_checkpoint
+        start = (" --pretrained %s" % last) if last else ""
+        return ("%s; training stopped. Last good checkpoint: %s. --resume would repeat the same "
+                "steps exactly and refuses a new --lr; train a new run with a lower lr (or "
+                "--dtype float32) instead: gluon-tricks train --config %s%s --lr %g --save-dir "
+                "%s-lr%g" % (error, last or "none written yet", self.folder.config_path, start,
+                             cfg.lr / 10, cfg.save_dir.rstrip("/"), cfg.lr / 10))
 
     # -- training ---------------------------------------------------------------------------
-    def _say(self, text):
-        if self.dist.is_root:
-            print(text, flush=True)
-
     def step(self, batch, use_mixup, rng):
         """One update on every device (what ``train`` runs per batch, and ``bench train`` times):
         forward and backward over ``cfg.accumulate`` micro-batches of ``batch``, their gradients
@@ -315,50 +294,8 @@ class Run:
         return [(loss.sum(), (o.argmax(axis=1) == h.astype(o.dtype)).sum())
                 for loss, o, h in zip(losses, outputs, hard)]
 
-    def train_epoch(self, epoch, progress, log):
-        """Epoch ``epoch`` (0-based) of training, printing and logging ``progress`` lines to
-        ``log`` (a MetricsLog); returns its mean loss, train accuracy and whether mixup ran."""
-        cfg = self.cfg
-        seed = epoch_seed(cfg.seed, epoch, self.dist.rank)
-        seed_everything(seed)
-        rng = np.random.RandomState(seed)
-        use_mixup = cfg.mixup_alpha > 0 and mixup_active(epoch, cfg.num_epochs, cfg.mixup_off_epoch)
-        with self._reading("train", "the start of epoch %d" % (epoch + 1)):
-            batches = self.epoch_batches(epoch)
-        progress.start_epoch(epoch)
-        totals = np.zeros(3)
-        window = []
-        tick = time.time()
-        for i in range(self.iters):
-            with self._reading("train", "epoch %d batch %d" % (epoch + 1, i + 1)):
-                batch = next(batches)
-            fetched = time.time()
-            window.append(self.step(batch, use_mixup, rng))
-            loss, metric = 0.0, None
-            if (i + 1) % cfg.log_interval == 0 or i == self.iters - 1:
-                loss_sum = sum(float(l.asscalar()) for step in window for l, _ in step)
-                correct = sum(float(c.asscalar()) for step in window for _, c in step)
-                images = len(window) * self.local_batch
-                if not np.isfinite(loss_sum):
-                    raise Diverged("loss became %s in epoch %d near batch %d"
-                                   % (loss_sum, epoch + 1, i + 1))
-                totals += (loss_sum, correct, images)
-                window = []
-                loss, metric = loss_sum / images, ("train-acc", correct / images)
-            now = time.time()
-            line = progress.update(i, self.local_batch, fetched - tick, now - tick,
-                                   self.trainer.learning_rate, loss, metric)
-            tick = now
-            if line is not None and self.dist.is_root:
-                print(line, flush=True)
-                log.log(line.record(), skipped_steps=self.scaler.skipped if self.scaler else 0,
-                        loss_scale=self.scaler.scale if self.scaler else None)
-        batches.close()
-        return {"loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
-                "mixup": use_mixup}
-
     @contextlib.contextmanager
-    def _reading(self, split, where):
+    def reading(self, split, where):
         """Turn a failure of the record reader over ``split`` into a one-line stop."""
         rec, idx = getattr(self.cfg, "rec_" + split), getattr(self.cfg, "rec_%s_idx" % split)
         try:
@@ -374,8 +311,8 @@ class Run:
         """The one-line stop for a record the reader could not decode (see README: the run
         stops rather than skip, so every epoch sees the same images); names the record.
         ``suspects``: the (key, offset) of the records that may be at fault (default: all)."""
-        self._say("reading %s failed at %s; looking for the record that does not decode..."
-                  % (rec, where))
+        self.say("reading %s failed at %s; looking for the record that does not decode..."
+                 % (rec, where))
         bad = undecodable_records(rec, idx, self.cfg.threads, suspects, self.cfg.max_image_pixels)
         if not bad:
             lines = [line for line in str(error).splitlines() if line.strip()]
@@ -387,64 +324,6 @@ class Run:
             "%s, then gluon-tricks train --resume %s --data-dir <the copy's folder>"
             % (name_undecodable(rec, bad), where, self.last_checkpoint or "none yet",
                REPAIR_HINT, self.cfg.save_dir))
-
-    def fit(self):
-        cfg = self.cfg
-        log = None
-        if self.dist.is_root:
-            if cfg.resume:
-                cut_metrics(os.path.join(self.root_dir, METRICS_FILE), self.start_epoch)
-            atomic.write_text(os.path.join(self.root_dir, "config.json"), cfg.to_json(),
-                              replace=bool(cfg.resume))
-            log = MetricsLog(self.root_dir, tensorboard=cfg.tensorboard)
-        progress = Progress(cfg.num_epochs, self.iters, every=cfg.log_interval)
-        self._say("training %s on %s: %d epochs of %d steps, total batch %d, lr %.4g (%s)"
-                  % (cfg.model, cfg.devices, cfg.num_epochs, self.iters, cfg.total_batch_size,
-                     cfg.lr, cfg.lr_mode))
-        try:
-            for epoch in range(self.start_epoch, cfg.num_epochs):
-                start = time.time()
-                train = self.train_epoch(epoch, progress, log)
-                seconds = time.time() - start
-                if not self.dist.is_root:
-                    continue
-                with progress.evaluating(), self._reading("val", "the evaluation after epoch %d"
-                                                          % (epoch + 1)):
-                    result = self._evaluate()
-                step = self.trainer.optimizer.num_update
-                log.log(kind="epoch", epoch=epoch + 1, step=step, seconds=seconds, **train)
-                log.log(kind="eval", epoch=epoch + 1, step=step, top1=result["top1"],
-                        top5=result["top5"], images=result["images"])
-                self._say("epoch %d/%d | train loss %.4f acc %.4f | val top-1 %.4f top-5 %.4f | "
-                          "%.1fs" % (epoch + 1, cfg.num_epochs, train["loss"], train["train_acc"],
-                                     result["top1"], result["top5"], seconds))
-                improved = result["top1"] > self.best_top1
-                self.best_top1 = max(self.best_top1, result["top1"])
-                self._checkpoint_epoch(epoch + 1, improved)
-        except OSError as err:
-            if not outputs.disk_full(err):
-                raise
-            raise self._disk_full(self.root_dir, err.filename or METRICS_FILE) from None
-        except Diverged as err:
-            where = self.last_checkpoint or "none written yet"
-            start = (" --pretrained %s" % self.last_checkpoint) if self.last_checkpoint else ""
-            raise TrainingFailed(
-                "%s; training stopped. Last good checkpoint: %s. --resume would repeat the same "
-                "steps exactly and refuses a new --lr; train a new run with a lower lr (or "
-                "--dtype float32) instead: gluon-tricks train --config %s%s --lr %g --save-dir "
-                "%s-lr%g" % (err, where, os.path.join(cfg.save_dir, "config.json"), start,
-                             cfg.lr / 10, cfg.save_dir.rstrip("/"), cfg.lr / 10)) from None
-        finally:
-            if log is not None:
-                log.close()
-        self.dist.barrier()
-        if self.dist.is_root:
-            from .plots import plot_run
-            plots = plot_run(os.path.join(self.root_dir, METRICS_FILE),
-                             os.path.join(self.root_dir, "plots"))
-            self._say("done: best val top-1 %.4f; run folder %s (plots: %s)"
-                      % (self.best_top1, self.root_dir, ", ".join(os.path.basename(p) for p in plots)))
-        return 0
 
 
 def check_environment(cfg):
@@ -496,11 +375,7 @@ def train(cfg):
     check_environment(cfg)
     dist = Distribution(cfg)
     check_records(cfg)
-    resume_from = resume_checkpoint(cfg)
-    if not dist.is_root:
-        return Run(cfg, dist, resume_from).fit()
-    outputs.claim_run_folder(cfg.save_dir, overwrite=cfg.overwrite, resume=bool(cfg.resume))
-    with outputs.removed_if_failed(cfg.save_dir), copy_output(cfg.log_path):
-        return Run(cfg, dist, resume_from).fit()
+    loop.start(cfg, lambda resume_from: Run(cfg, dist, resume_from), dist.is_root)
+    return 0
 
 

@@ -6,9 +6,9 @@ import re
 import pytest
 
 from cli import one_line_error, run_cli
-from gluon_tricks import outputs
 from gluon_tricks.commands import demo
 from gluon_tricks.errors import UsageError
+from gluon_tricks.runcore.folder import RunFolder
 from gluon_tricks.runlog import read_metrics
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -71,9 +71,9 @@ def test_rerun_is_refused_and_overwrite_clears_the_run_but_keeps_data(tmp_path):
     for folder in ("checkpoints/epoch-0001", "plots", "data"):
         (tmp_path / folder).mkdir(parents=True)
     with pytest.raises(UsageError, match="already holds a run.*--resume.*--overwrite"):
-        outputs.claim_run_folder(str(tmp_path), "--out")
+        RunFolder(str(tmp_path)).claim("--out")
     assert len(os.listdir(tmp_path)) == 6
-    outputs.claim_run_folder(str(tmp_path), "--out", overwrite=True)
+    RunFolder(str(tmp_path)).claim("--out", overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["data"]
 
 

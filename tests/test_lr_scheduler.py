@@ -72,6 +72,33 @@ def test_poly():
     assert linear(11) == pytest.approx(ETA * 0.8)
 
 
+def test_detectron_warmup_scales_the_step_schedule_from_a_third():
+    """detect (§6.1): update k ≤ m at (f + (1 − f)(k − 1)/m)·η, the decay already counted,
+    as GluonCV's train_faster_rcnn.py and Detectron multiply the current lr."""
+    sched = make_scheduler("step", ETA, iters_per_epoch=100, num_epochs=20, step_epochs=(14, 20),
+                           warmup_updates=500, warmup_start=1 / 3)
+    assert sched(1) == pytest.approx(ETA / 3)
+    assert sched(251) == pytest.approx(ETA * (1 / 3 * 0.5 + 0.5))
+    assert sched(500) == pytest.approx(ETA * (1 / 3 + 2 / 3 * 499 / 500))
+    assert sched(501) == pytest.approx(ETA)
+    assert sched(1400) == pytest.approx(ETA) and sched(1401) == pytest.approx(ETA * 0.1)
+    short = make_scheduler("step", ETA, iters_per_epoch=2, num_epochs=4, step_epochs=(1,),
+                           warmup_updates=4, warmup_start=0.5)
+    assert list(lr_curve(short, 6)) == pytest.approx(
+        [ETA * 0.5, ETA * 0.625, ETA * 0.1 * 0.75, ETA * 0.1 * 0.875, ETA * 0.1, ETA * 0.1])
+    none = make_scheduler("step", ETA, iters_per_epoch=100, num_epochs=20, step_epochs=(14,),
+                          warmup_updates=0, warmup_start=1 / 3)
+    assert none(1) == ETA and none(1401) == pytest.approx(ETA * 0.1)
+
+
+def test_segment_poly_counts_every_update_of_the_run():
+    """segment (§6.2, GluonCV's 'poly'): η·(1 − u/N)^0.9 for the (u + 1)-th update of N."""
+    sched = make_scheduler("poly", 0.01, iters_per_epoch=10, num_epochs=10, power=0.9)
+    assert sched(1) == pytest.approx(0.01)
+    assert sched(51) == pytest.approx(0.01 * 0.5 ** 0.9)
+    assert sched(100) == pytest.approx(0.01 * 0.01 ** 0.9)
+
+
 def test_lr_curve_is_the_scheduler_for_k_from_1():
     sched = make_scheduler("cosine", ETA, iters_per_epoch=3, num_epochs=4, warmup_epochs=1)
     curve = lr_curve(sched, 15)
@@ -88,6 +115,8 @@ def test_lr_curve_is_the_scheduler_for_k_from_1():
     (dict(base_lr=0), ["base_lr"]),
     (dict(mode="step", step_epochs=(3, 0)), ["step epoch 0", "positive integer"]),
     (dict(mode="poly", power=0), ["power"]),
+    (dict(warmup_updates=-1), ["warmup_updates", "-1"]),
+    (dict(warmup_updates=5, warmup_start=1.0), ["warmup_start", "[0, 1)"]),
 ])
 def test_bad_arguments_raise_one_line_value_error(kwargs, words):
     args = dict(mode="cosine", base_lr=0.1, iters_per_epoch=5, num_epochs=10)

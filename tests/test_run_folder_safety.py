@@ -75,12 +75,13 @@ def test_detect_and_segment_refuse_a_pickled_run_folder(tmp_path, backbone_file,
     assert proc.returncode == 0, proc.stderr
     markers = {name: str(tmp_path / ("marker-" + name)) for name in PICKLE_PLACES}
     make_run_pickled(run, markers)
-    metrics = (run / "metrics.jsonl").read_bytes()
-    proc = run_cli(*args, "--num-epochs", 2, "--resume")
+    metrics, log = (run / "metrics.jsonl").read_bytes(), (run / "train.log").read_bytes()
+    proc = run_cli(command, "--resume", run)
     assert not any(os.path.exists(marker) for marker in markers.values())
     line = one_line_error(proc)
     assert REFUSAL in line and "Traceback" not in proc.stderr
     assert (run / "metrics.jsonl").read_bytes() == metrics
+    assert (run / "train.log").read_bytes() == log
 
 
 # A user's folders (even) and files (odd) named like temporaries, old style and new style.

@@ -59,14 +59,20 @@ def test_segment_trains_resumes_and_never_overwrites(tmp_path, backbone_file):
     assert "pixAcc" in proc.stdout.splitlines()[-1]
 
     line = one_line_error(run_cli(*args, "--num-epochs", 1))
-    assert "already holds a run" in line and "--resume" in line
-    proc = run_cli(*args, "--num-epochs", 2, "--resume")
+    assert "already holds a run" in line and "--resume %s" % run_dir in line
+    line = one_line_error(run_cli("segment", "--resume", run_dir, "--num-epochs", 2))
+    assert "num_epochs (checkpoint: 1, now: 2)" in line and "poly schedule" in line
+    line = one_line_error(run_cli("segment", "--resume", run_dir, "--crop-size", 56))
+    assert "crop_size (checkpoint: 48, now: 56)" in line
+    proc = run_cli("segment", "--resume", run_dir)     # nothing left to train
     assert proc.returncode == 0, proc.stderr
-    assert "resumed from" in proc.stdout and "epoch-0001" in proc.stdout
+    assert "resumed from %s" % (run_dir / "checkpoints" / "epoch-0001") in proc.stdout
+    assert [e["epoch"] for e in _events(run_dir, "eval")] == [1]
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["best", "epoch-0001", "latest"]
+    proc = run_cli(*args, "--num-epochs", 2, "--overwrite")
+    assert proc.returncode == 0, proc.stderr
     assert [e["epoch"] for e in _events(run_dir, "eval")] == [1, 2]
     assert sorted(os.listdir(run_dir / "checkpoints")) == ["best", "epoch-0002", "latest"]
-    line = one_line_error(run_cli(*args, "--num-epochs", 2, "--resume", "--crop-size", 56))
-    assert "crop_size" in line
 
 
 def test_segment_multi_scale_evaluation(tmp_path, backbone_file):
@@ -101,11 +107,18 @@ def _scores(run_dir):
     return json.dumps([{k: v for k, v in e.items() if k != "time"} for e in _events(run_dir, "eval")])
 
 
+def _train_lines(run_dir):
+    """The progress events of a run without their times and speeds."""
+    return [{k: v for k, v in e.items() if k not in ("time", "img_per_sec", "data_share")}
+            for e in _events(run_dir, "train")]
+
+
 @pytest.mark.parametrize("command", list(TASK_DATA))
-def test_kill_9_then_resume_is_bit_identical(tmp_path, backbone_file, command):
-    """Two epochs with -j 0, straight vs. killed after the first update of epoch 2 and
-    resumed: the same weights, BatchNorm statistics and optimizer state of every device, and the
-    same scores."""
+def test_kill_9_then_resume_dir_alone_is_bit_identical(tmp_path, backbone_file, command):
+    """Two epochs with -j 0, straight vs. killed after the first update of epoch 2 and resumed
+    with ``--resume DIR`` alone: the same weights, BatchNorm statistics and optimizer state of
+    every device, the same scores, and metrics.jsonl cut back to the checkpoint, so every
+    progress line appears once and equals the straight run's."""
     args = [command, "--backbone", "resnet18_v1d", "--backbone-params", backbone_file, "-j", 0,
             "--num-epochs", 2, "--log-interval", 1] + TASK_DATA[command](tmp_path)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -113,7 +126,7 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path, backbone_file, command):
     assert proc.returncode == 0, proc.stderr
     kill_when(start_cli(*args, "--save-dir", resumed),
               lambda: any(e["kind"] == "train" and e["epoch"] == 2 for e in events(resumed)))
-    proc = run_cli(*args, "--save-dir", resumed, "--resume")
+    proc = run_cli(command, "--resume", resumed)
     assert proc.returncode == 0, proc.stderr
     assert "resumed from %s" % (resumed / "checkpoints" / "epoch-0001") in proc.stdout
     expected = _arrays(straight / "checkpoints" / "epoch-0002")
@@ -122,6 +135,9 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path, backbone_file, command):
     assert any(name.startswith("optimizer-ctx") for name, _ in got)
     assert [key for key in expected if not np.array_equal(expected[key], got[key])] == []
     assert _scores(resumed) == _scores(straight)
+    assert _train_lines(resumed) == _train_lines(straight)
+    steps = [(e["epoch"], e["batch"]) for e in _events(resumed, "train")]
+    assert len(steps) == len(set(steps)) == 4
 
 
 def _fails(capsys, *argv):

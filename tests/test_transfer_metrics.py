@@ -1,13 +1,13 @@
 """The §6 scores on hand-made predictions with known answers (VOC07 11-point AP; pixAcc and mIoU
-with unlabelled pixels ignored), and the learning-rate schedules of the two tasks."""
+with unlabelled pixels ignored); the two tasks' learning-rate schedules are in test_lr_scheduler."""
 import mxnet as mx
 import numpy as np
 import pytest
 from gluoncv.utils.metrics import SegmentationMetric
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 
-from gluon_tricks.transfer.detection import head_settings, HEAD, warmup_step_lr
-from gluon_tricks.transfer.segmentation import NUM_CLASSES, poly_lr
+from gluon_tricks.transfer.detection import head_settings, HEAD
+from gluon_tricks.transfer.segmentation import NUM_CLASSES
 
 
 def _nd(rows):
@@ -47,19 +47,6 @@ def test_pixacc_and_miou_of_a_hand_made_label_map():
     pix_acc, miou = metric.get()
     assert pix_acc == pytest.approx(0.5)
     assert miou == pytest.approx(0.5 / NUM_CLASSES)
-
-
-def test_detection_lr_warms_up_linearly_then_steps():
-    assert warmup_step_lr(0, 0.001, 100, (14, 20)) == pytest.approx(0.001 / 3)
-    assert warmup_step_lr(250, 0.001, 100, (14, 20)) == pytest.approx(0.001 * (1 / 3 * 0.5 + 0.5))
-    assert warmup_step_lr(500, 0.001, 100, (14, 20)) == pytest.approx(0.001)
-    assert warmup_step_lr(1400, 0.001, 100, (14, 20)) == pytest.approx(0.0001)
-    assert warmup_step_lr(0, 0.001, 100, (14, 20), warmup=0) == pytest.approx(0.001)
-
-
-def test_segmentation_lr_is_poly():
-    assert poly_lr(0, 0.01, 100) == pytest.approx(0.01)
-    assert poly_lr(50, 0.01, 100) == pytest.approx(0.01 * 0.5 ** 0.9)
 
 
 def test_rpn_counts_are_gluoncvs_at_the_published_size():

@@ -1,22 +1,22 @@
 """``gluon-tricks demo``: the paper's best ResNet-50-D recipe on the built-in demo data, with a report.
 
-A thin preset over ``train``: it builds the ``train`` command's arguments for paper Table 6
-"+ mixup w/o distill" scaled to a few epochs of small images, resolves them with the same
-``config_from_args`` and runs the same training loop (which evaluates on the validation set
+A thin preset over ``train``: it builds the ``train`` settings of paper Table 6
+"+ mixup w/o distill" scaled to a few epochs of small images, resolves them as ``train`` does
+(``config.build``) and runs the same training loop (which evaluates on the validation set
 after every epoch), then writes ``report.md`` beside the run's metrics, checkpoints and plots.
 """
-import argparse
 import os
 import shlex
 import time
 
-from . import arguments
-from . import train as train_command
-from .. import outputs
+from .. import options
+from ..config import TrainConfig, build
 from ..data import demo as demo_data
 from ..devices import usable_contexts
 from ..errors import UsageError
 from ..report import TABLE6_RESNET50D_MIXUP, write_report
+from ..runcore.folder import RunFolder
+from . import arguments
 
 NAME = "demo"
 HELP = "train ResNet-50-D with the paper's best recipe on the demo data and write a report"
@@ -65,24 +65,31 @@ def log_interval(steps):
     return max(fits) if fits else max(1, -(-steps // 4))
 
 
-def train_argv(args, data_dir):
-    """The ``gluon-tricks train`` arguments of the demo's recipe (paper Table 6, scaled down)."""
+def train_settings(args, data_dir):
+    """The ``train`` settings of the demo's recipe (paper Table 6, scaled down), keyed by
+    TrainConfig field."""
     warmup, mixup_off = schedule(args.epochs)
-    kind, spec = args.devices.split(":")
-    dtype = args.dtype if args.dtype != "auto" else ("float16" if kind == "gpu" else "float32")
-    argv = ["--model", MODEL, "--classes", len(demo_data.KINDS), "--data-dir", data_dir,
-            "--input-size", args.input_size,
-            "--batch-size", args.batch_size, "--num-epochs", args.epochs,
-            "--lr-per-256", LR_PER_256, "--lr-mode", "cosine", "--warmup-epochs", warmup,
-            "--label-smoothing", 0.1, "--mixup", "--mixup-alpha", 0.2,
-            "--mixup-off-epoch", mixup_off, "--last-gamma", "--no-wd", "--init", "xavier",
-            "--dtype", dtype, "-j", args.threads, "--seed", args.seed,
-            "--save-dir", args.out,
-            "--log-interval", log_interval(len(demo_data.KINDS) * args.train_per_class // args.batch_size),
-            "--gpus" if kind == "gpu" else "--cpus", spec]
+    dtype = args.dtype if args.dtype != "auto" else (
+        "float16" if args.devices.startswith("gpu") else "float32")
+    given = dict(model=MODEL, classes=len(demo_data.KINDS), data_dir=data_dir,
+                 input_size=args.input_size, batch_size=args.batch_size, num_epochs=args.epochs,
+                 lr_per_256=LR_PER_256, lr_mode="cosine", warmup_epochs=warmup,
+                 label_smoothing=0.1, mixup_alpha=0.2, mixup_off_epoch=mixup_off,
+                 last_gamma=True, no_wd=True, init="xavier", dtype=dtype, threads=args.threads,
+                 seed=args.seed, save_dir=args.out, devices=args.devices,
+                 log_interval=log_interval(len(demo_data.KINDS) * args.train_per_class
+                                           // args.batch_size))
     if args.overwrite:
-        argv += ["--overwrite"]
-    return [str(a) for a in argv]
+        given["overwrite"] = True
+    return given
+
+
+def train_command(given):
+    """The ``gluon-tricks train`` command line of the settings ``given``."""
+    kind, spec = given["devices"].split(":")
+    argv = options.command_line(TrainConfig, given) + ["--gpus" if kind == "gpu" else "--cpus",
+                                                       spec]
+    return "gluon-tricks train " + " ".join(shlex.quote(a) for a in argv)
 
 
 def run(args):
@@ -93,16 +100,14 @@ def run(args):
             raise UsageError("--%s must be ≥ 1, got %d" % (name.replace("_", "-"), getattr(args, name)))
     usable_contexts(args.devices)
     data_dir = args.data_dir or os.path.join(args.out, "data")
-    argv = train_argv(args, data_dir)
-    parser = argparse.ArgumentParser(prog="gluon-tricks train", allow_abbrev=False)
-    train_command.configure(parser)
-    cfg = train_command.config_from_args(parser.parse_args(argv))
+    given = train_settings(args, data_dir)
+    cfg = build(given)
     images = len(demo_data.KINDS) * args.train_per_class
     if images < cfg.total_batch_size:
         raise UsageError("%d training images cannot fill one batch of %d; raise --train-per-class "
                          "or lower --batch-size" % (images, cfg.total_batch_size))
 
-    outputs.claim_run_folder(args.out, "--out", overwrite=args.overwrite)
+    RunFolder(args.out).claim("--out", overwrite=args.overwrite)
     demo_data.make_demo_data(data_dir, train_per_class=args.train_per_class,
                              val_per_class=args.val_per_class, overwrite=args.overwrite)
     code = train(cfg)
@@ -110,7 +115,7 @@ def run(args):
         return code
     note = "the built-in demo set: %d training / %d validation images of drawn shapes and textures" % (
         images, len(demo_data.KINDS) * args.val_per_class)
-    command = "gluon-tricks train " + " ".join(shlex.quote(a) for a in argv)
+    command = train_command(given)
     path = write_report(args.out, TABLE6_RESNET50D_MIXUP, note, cfg.classes,
                         wall_seconds=time.time() - start, command=command)
     print("demo finished in %.0f s; report: %s" % (time.time() - start, path))

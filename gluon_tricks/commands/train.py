@@ -1,12 +1,10 @@
 """``gluon-tricks train``: the parser is generated from TrainConfig's fields (flags named after
 GluonCV's train_imagenet.py), plus the shared device flags and GluonCV's other flags."""
-import dataclasses
 import os
 
-from .. import checkpoint, configfile, logfile, options, textfile
-from ..config import NOT_SAVED, TrainConfig, build, resolve
+from .. import configfile, options
+from ..config import TrainConfig, build, resumed_config
 from ..data import imagesize
-from ..errors import UsageError
 from . import arguments, gluoncv
 
 NAME = "train"
@@ -36,42 +34,8 @@ def config_from_args(args, env=os.environ):
             given[name] = getattr(args, name)
     given = gluoncv.translate(args, given)
     if args.config:
-        given = configfile.merged(args.config, given)
+        given = configfile.merged(args.config, given, TrainConfig)
     return resumed_config(given, env) if given.get("resume") else build(given, env)
-
-
-def saved_run_config(run_dir):
-    """The configuration a run folder was trained with: its newest checkpoint's, else its
-    config.json (a run stopped before its first checkpoint)."""
-    if not os.path.isdir(run_dir):
-        raise UsageError("--resume %s: no such folder; --resume takes the folder of an earlier "
-                         "run (its --save-dir)" % run_dir)
-    newest = checkpoint.newest(os.path.join(run_dir, "checkpoints"))
-    if newest is not None:
-        return checkpoint.read_state(newest)["config"]
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isfile(path):
-        raise UsageError("--resume %s: no run there (no config.json, no checkpoint); start a new "
-                         "run with --save-dir %s" % (run_dir, run_dir))
-    return textfile.load_json(path, "the run's %s" % path)
-
-
-def resumed_config(given, env=os.environ):
-    """``--resume DIR``: DIR's saved configuration under the flags this command line gives; the
-    run stays in DIR. Whether a change is allowed is decided by ``config.check_resume`` when the
-    checkpoint is loaded; a saved --logging-file outside DIR must be typed again."""
-    run_dir = given["resume"]
-    if "save_dir" in given and os.path.abspath(given["save_dir"]) != os.path.abspath(run_dir):
-        raise UsageError("--resume %s continues that run in its own folder; leave out --save-dir %s"
-                         % (run_dir, given["save_dir"]))
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in saved_run_config(run_dir).items()
-              if k in fields and k not in NOT_SAVED}
-    values.update(given, save_dir=run_dir, resume=run_dir)
-    cfg = resolve(TrainConfig(**values), env)
-    if "logging_file" not in given:
-        logfile.check_inside(cfg.log_path, run_dir)
-    return cfg
 
 
 def run(args):

@@ -16,8 +16,9 @@ from mxnet import autograd, gluon
 
 from ..data import imagesize, rooted
 from ..errors import UsageError, shown
+from ..lr_scheduler import make_scheduler
 from . import backbone as backbones
-from .loop import Task
+from .task import TransferTraining
 
 # GluonCV's published run (module docstring); the paper gives none of these.
 SHORT, MAX_SIZE = 600, 1000
@@ -129,69 +130,60 @@ def head_settings(short, max_size):
     return head
 
 
-def warmup_step_lr(update, base_lr, updates_per_epoch, decay_epochs, decay=LR_DECAY,
-                   warmup=WARMUP_UPDATES, factor=WARMUP_FACTOR):
-    """Learning rate of update ``update`` (0-based): a linear ramp from ``factor``·lr to lr over
-    ``warmup`` updates (Detectron's warmup, §6.1), then ×``decay`` at each of ``decay_epochs``."""
-    lr = base_lr * decay ** sum(1 for e in decay_epochs if update >= e * updates_per_epoch)
-    if update < warmup:
-        alpha = update / warmup
-        lr *= factor * (1 - alpha) + alpha
-    return lr
-
-
-class Detection(Task):
+class Detection(TransferTraining):
     """Faster R-CNN training and VOC07 evaluation on ``contexts`` (one image per device and
-    update, as GluonCV's VOC runs)."""
+    update, as GluonCV's VOC runs), from the settings ``cfg`` (a DetectConfig)."""
 
     score = "mAP"
     score_keys = ("mAP",)
 
-    def __init__(self, net, root, train_splits, test_splits, contexts, cfg):
+    def __init__(self, cfg, contexts, resume_from=None):
         from gluoncv.data import VOCDetection, batchify
         from gluoncv.data.transforms.presets.rcnn import (FasterRCNNDefaultTrainTransform,
                                                           FasterRCNNDefaultValTransform)
         from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 
-        self.net, self.contexts, self.cfg = net, contexts, cfg
-        trainable = {k: p for k, p in net.collect_params().items() if p.grad_req != "null"}
-        self.trainer = gluon.Trainer(trainable, "sgd",
-                                     {"learning_rate": cfg["lr"], "wd": cfg["wd"],
-                                      "momentum": cfg["momentum"],
-                                      "clip_gradient": CLIP_GRADIENT},
-                                     update_on_kvstore=False)
-        train = VOCDetection(root, splits=train_splits)
-        test = VOCDetection(root, splits=test_splits)
+        super().__init__(cfg, contexts, resume_from)
+        self.build(*build(cfg.backbone, cfg.backbone_params, contexts, cfg.short, cfg.max_size))
+        net = self.net
+        train = VOCDetection(cfg.data_root, splits=parse_splits(cfg.train_splits,
+                                                                "--train-splits"))
+        test = VOCDetection(cfg.data_root, splits=parse_splits(cfg.test_splits, "--test-splits"))
         self.classes = test.classes
         self.metric = VOC07MApMetric(iou_thresh=0.5, class_names=test.classes)
-        workers = cfg["num_workers"]
-        self.train_loader = gluon.data.DataLoader(
-            train.transform(FasterRCNNDefaultTrainTransform(cfg["short"], cfg["max_size"], net)),
+        workers = cfg.num_workers
+        train_loader = gluon.data.DataLoader(
+            train.transform(FasterRCNNDefaultTrainTransform(cfg.short, cfg.max_size, net)),
             len(contexts), shuffle=True, last_batch="rollover", num_workers=workers,
             batchify_fn=batchify.Tuple(*[batchify.Append() for _ in range(5)]))
         self.test_loader = gluon.data.DataLoader(
-            test.transform(FasterRCNNDefaultValTransform(cfg["short"], cfg["max_size"])),
+            test.transform(FasterRCNNDefaultValTransform(cfg.short, cfg.max_size)),
             len(contexts), shuffle=False, last_batch="keep", num_workers=workers,
             batchify_fn=batchify.Tuple(*[batchify.Append() for _ in range(3)]))
-        self.updates_per_epoch = len(self.train_loader)
+        self.images_per_update = len(contexts)
         self.rpn_cls = gluon.loss.SigmoidBinaryCrossEntropyLoss(from_sigmoid=False)
         self.rpn_box = gluon.loss.HuberLoss(rho=1 / 9.0)   # smooth L1, as GluonCV's script
         self.rcnn_cls = gluon.loss.SoftmaxCrossEntropyLoss()
         self.rcnn_box = gluon.loss.HuberLoss()
+        trainable = {k: p for k, p in net.collect_params().items() if p.grad_req != "null"}
+        self.start(train_loader, trainable, resume_from, clip_gradient=CLIP_GRADIENT)
 
-    def batches(self):
-        self.net.hybridize(static_alloc=True)    # a new graph: training and inference differ
-        return iter(self.train_loader)
-
-    def lr(self, update):
+    def schedule(self):
+        """×``LR_DECAY`` at each of ``--lr-decay-epoch``, Detectron's warmup from lr/3 over
+        ``--lr-warmup`` updates (§6.1)."""
         cfg = self.cfg
-        return warmup_step_lr(update, cfg["lr"], cfg["batches_per_epoch"], cfg["lr_decay_epochs"],
-                              warmup=cfg["lr_warmup"])
+        return make_scheduler("step", cfg.lr, self.iters, cfg.num_epochs,
+                              step_epochs=cfg.lr_decay_epochs, step_factor=LR_DECAY,
+                              warmup_updates=cfg.lr_warmup, warmup_start=WARMUP_FACTOR)
 
-    def step(self, batch):
+    def epoch_batches(self, epoch):
+        self.net.hybridize(static_alloc=True)    # a new graph: training and inference differ
+        return super().epoch_batches(epoch)
+
+    def update(self, batch):
         """The four losses of GluonCV's train_faster_rcnn.py: RPN objectness (sigmoid BCE) and
         box (smooth L1, ρ = 1/9), each normalised by the sampled anchors; R-CNN class (softmax
-        CE) and box (smooth L1), normalised by the sampled RoIs."""
+        CE) and box (smooth L1), normalised by the sampled RoIs. Returns each device's loss."""
         parts = [[x.as_in_context(ctx) for x in items]
                  for items, ctx in zip(zip(*batch), self.contexts)]
         losses = []
@@ -213,7 +205,7 @@ class Detection(Task):
                 losses.append(rpn.sum() + rcnn.sum())
         autograd.backward(losses)
         self.trainer.step(len(parts))
-        return sum(float(loss.asscalar()) for loss in losses) / len(losses), len(parts)
+        return [(loss, None) for loss in losses]
 
     def evaluate(self):
         """VOC07 11-point mAP (IoU 0.5, difficult objects ignored) and each class's AP."""
@@ -236,8 +228,8 @@ class Detection(Task):
         per_class = dict(zip(names[:-1], values[:-1]))
         return {"mAP": float(values[-1]), "AP": per_class}
 
-    def report(self, result):
-        lines = ["VOC07 11-point mAP on %s: **%.2f%%**" % (self.cfg["test_splits"],
+    def scores(self, result):
+        lines = ["VOC07 11-point mAP on %s: **%.2f%%**" % (self.cfg.test_splits,
                                                          100 * result["mAP"]), "",
                  "| class | AP (%) |", "|---|---|"]
         for name, value in result["AP"].items():

@@ -10,15 +10,15 @@ run: ``train.py --dataset ade20k --model fcn --aux --lr 0.01 --syncbn --ngpus 4`
 """
 import os
 
-import numpy as np
 from mxnet import autograd, gluon
 from PIL import Image
 
 from .. import framework
 from ..data import imagesize, rooted
 from ..errors import UsageError
+from ..lr_scheduler import make_scheduler
 from . import backbone as backbones
-from .loop import Task
+from .task import TransferTraining
 
 # GluonCV's published run (module docstring); the paper gives none of these.
 LR, WD, MOMENTUM = 0.01, 1e-4, 0.9
@@ -123,64 +123,56 @@ def build(backbone_name, backbone_params, contexts, aux=True, base_size=BASE_SIZ
     return net, loaded
 
 
-def poly_lr(update, base_lr, total_updates, power=POLY_POWER):
-    """GluonCV's 'poly' schedule: lr·(1 − update/total)^power."""
-    return base_lr * (1 - update / total_updates) ** power
-
-
-class Segmentation(Task):
-    """FCN training on ADE20K ``training`` and pixAcc/mIoU on ``validation``: single-scale
-    (GluonCV train.py's validation: shorter side to the crop size, centre crop) or, with
-    ``multi_scale``, GluonCV test.py's 6 scales with flips on whole images. GluonCV's reader
-    decodes with PIL, whose own bomb check is set to ``max_pixels`` (:func:`check_ade` has
-    refused larger images by name)."""
+class Segmentation(TransferTraining):
+    """FCN training on ADE20K ``training`` and pixAcc/mIoU on ``validation``, from the settings
+    ``cfg`` (a SegmentConfig): single-scale (GluonCV train.py's validation: shorter side to the
+    crop size, centre crop) or, with ``multi_scale``, GluonCV test.py's 6 scales with flips on
+    whole images. GluonCV's reader decodes with PIL, whose own bomb check is set to
+    ``--max-image-pixels`` (:func:`check_ade` has refused larger images by name)."""
 
     score = "mIoU"
     score_keys = ("pixAcc", "mIoU")
 
-    def __init__(self, net, root, contexts, cfg, max_pixels=imagesize.MAX_PIXELS):
+    def __init__(self, cfg, contexts, resume_from=None):
         from gluoncv.data import ADE20KSegmentation
         from gluoncv.loss import MixSoftmaxCrossEntropyLoss
         from gluoncv.utils.metrics import SegmentationMetric
         from mxnet.gluon.data.vision import transforms
 
-        self.net, self.contexts, self.cfg = net, contexts, cfg
-        Image.MAX_IMAGE_PIXELS = max_pixels
-        self.trainer = gluon.Trainer(net.collect_params(), "sgd",
-                                     {"learning_rate": cfg["lr"], "wd": cfg["wd"],
-                                      "momentum": cfg["momentum"]}, update_on_kvstore=False)
+        if cfg.batch_size % len(contexts):
+            raise UsageError("--batch-size %d does not split evenly over %d devices"
+                             % (cfg.batch_size, len(contexts)))
+        super().__init__(cfg, contexts, resume_from)
+        self.build(*build(cfg.backbone, cfg.backbone_params, contexts, cfg.aux,
+                          cfg.base_size, cfg.crop_size))
+        Image.MAX_IMAGE_PIXELS = cfg.max_image_pixels
         # ImageNet normalisation on [0, 1]: the paper's mean/std (§2.1) divided by 255.
         normalize = transforms.Compose([
             transforms.ToTensor(),
             transforms.Normalize([.485, .456, .406], [.229, .224, .225])])
-        sizes = dict(transform=normalize, base_size=cfg["base_size"], crop_size=cfg["crop_size"])
-        base = ade_base(root)
+        sizes = dict(transform=normalize, base_size=cfg.base_size, crop_size=cfg.crop_size)
+        base = ade_base(cfg.data_root)
         train = ADE20KSegmentation(base, split="train", mode="train", **sizes)
         val = ADE20KSegmentation(base, split="val",
-                                 mode="testval" if cfg["multi_scale"] else "val", **sizes)
-        workers = cfg["num_workers"]
-        batch = cfg["batch_size"]
-        if batch % len(contexts):
-            raise UsageError("--batch-size %d does not split evenly over %d devices"
-                             % (batch, len(contexts)))
-        self.train_loader = gluon.data.DataLoader(train, batch, shuffle=True,
-                                                  last_batch="rollover", num_workers=workers)
+                                 mode="testval" if cfg.multi_scale else "val", **sizes)
+        workers, batch = cfg.num_workers, cfg.batch_size
+        train_loader = gluon.data.DataLoader(train, batch, shuffle=True, last_batch="rollover",
+                                             num_workers=workers)
         self.val = val
-        self.val_loader = gluon.data.DataLoader(val, len(contexts) if cfg["multi_scale"] else
+        self.val_loader = gluon.data.DataLoader(val, len(contexts) if cfg.multi_scale else
                                                 batch, last_batch="keep", num_workers=workers)
-        self.updates_per_epoch = len(self.train_loader)
-        self.loss = MixSoftmaxCrossEntropyLoss(aux=net.aux, aux_weight=cfg["aux_weight"])
+        self.images_per_update = batch
+        self.loss = MixSoftmaxCrossEntropyLoss(aux=self.net.aux, aux_weight=cfg.aux_weight)
         self.metric = SegmentationMetric(NUM_CLASSES)
-        net.hybridize()
+        self.net.hybridize()
+        self.start(train_loader, self.net.collect_params(), resume_from)
 
-    def batches(self):
-        return iter(self.train_loader)
-
-    def lr(self, update):
+    def schedule(self):
+        """GluonCV's 'poly' over every update of the run, power 0.9 (§6.2)."""
         cfg = self.cfg
-        return poly_lr(update, cfg["lr"], cfg["num_epochs"] * cfg["batches_per_epoch"])
+        return make_scheduler("poly", cfg.lr, self.iters, cfg.num_epochs, power=POLY_POWER)
 
-    def step(self, batch):
+    def update(self, batch):
         data, target = batch
         data = gluon.utils.split_and_load(data, self.contexts)
         target = gluon.utils.split_and_load(target, self.contexts)
@@ -188,13 +180,12 @@ class Segmentation(Task):
             losses = [self.loss(*self.net(x), y) for x, y in zip(data, target)]
         autograd.backward(losses)
         self.trainer.step(sum(x.shape[0] for x in data))
-        loss = float(np.mean([l.mean().asscalar() for l in losses]))
-        return loss, sum(x.shape[0] for x in data)
+        return [(loss.sum(), None) for loss in losses]
 
     def evaluate(self):
         """pixAcc and mIoU over the 150 classes (unlabelled pixels ignored), GluonCV's metric."""
         self.metric.reset()
-        if self.cfg["multi_scale"]:
+        if self.cfg.multi_scale:
             from gluoncv.model_zoo.segbase import MultiEvalModel
 
             model = MultiEvalModel(self.net, NUM_CLASSES, self.contexts, scales=MULTI_SCALES)
@@ -217,8 +208,8 @@ class Segmentation(Task):
         list form runs threads, which would hide an error)."""
         self.metric.update(target, scores)
 
-    def report(self, result):
+    def scores(self, result):
         how = "multi-scale (%s, flips)" % ", ".join(map(str, MULTI_SCALES)) \
-            if self.cfg["multi_scale"] else "single-scale (centre crop %d)" % self.cfg["crop_size"]
+            if self.cfg.multi_scale else "single-scale (centre crop %d)" % self.cfg.crop_size
         return ["ADE20K validation, %s: pixAcc **%.2f%%**, mIoU **%.2f%%**"
                 % (how, 100 * result["pixAcc"], 100 * result["mIoU"])]
