@@ -193,7 +193,9 @@ class TrainConfig:
     rec_val_idx: Optional[str] = option(None, "--rec-val-idx", group=DATA, metavar="FILE",
                                         help="its index (default: beside it)")
     threads: int = option(4, "-j", "--threads", "--num-data-workers", group=DATA, minimum=0,
-                          exclusive=True, metavar="N", help="decoding threads")
+                          exclusive=True, metavar="N", help="decoding threads",
+                          unobservable="speed only: every backend yields the same batches with "
+                                       "any thread count (benchmarks/ measure the speed)")
     batches_per_epoch: int = option(0, "--batches-per-epoch", group=DATA, minimum=0,
                                     metavar="N", help="cap on steps per epoch (0: a full pass)")
     num_training_samples: int = option(

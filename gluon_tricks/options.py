@@ -1,6 +1,10 @@
 """Command-line options declared on dataclass fields: one declaration gives the flag, its aliases,
 help, choices and range, from which a parser is generated and a value checked.
 
+Every option is observed by tests/test_every_option.py (a value other than its default changes
+what a user sees) unless its declaration says why no test can: ``unobservable="why"`` on an
+:func:`option`, :func:`unobservable` on a plain argparse flag.
+
 A field made with :func:`option` carries an :class:`Option` in its metadata. :func:`add_arguments`
 turns every such field of a dataclass into an argparse argument whose default is "not given",
 :func:`given` reads back only what the user typed, and :func:`check` validates a filled instance
@@ -37,6 +41,7 @@ class Option(NamedTuple):
     metavar: Optional[str] = None
     switch: Optional[str] = None        # a companion on/off flag (GluonCV's --mixup)
     switch_value: object = None         # the value when the switch alone is given
+    unobservable: Optional[str] = None  # why no test can see what a value changes
 
     @property
     def flag(self):
@@ -52,6 +57,13 @@ def option(default, *flags, help, group, default_factory=None, **details):
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def unobservable(action, why):
+    """Mark the argparse flag ``action`` (what ``add_argument`` returned) as one whose value no
+    test can observe, saying ``why``; returns it."""
+    action.unobservable = why
+    return action
 
 
 def options_of(cls):
@@ -134,7 +146,9 @@ def add_arguments(parser, cls, groups=None):
             kwargs.update(type=_value_type(field.type), metavar=metavar)
             if opt.nargs:
                 kwargs.update(nargs=opt.nargs, const=opt.const)
-        group.add_argument(*opt.flags, help=help_text, **kwargs)
+        action = group.add_argument(*opt.flags, help=help_text, **kwargs)
+        if opt.unobservable:
+            unobservable(action, opt.unobservable)
         if opt.switch:
             group.add_argument(opt.switch, dest=_switch_dest(field), action="store_true",
                                default=argparse.SUPPRESS,
