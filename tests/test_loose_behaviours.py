@@ -39,7 +39,7 @@ def start_file(path, classifier=None, classes=4):
 
 
 def arrays(net, path):
-    """The arrays of ``net`` by structural name (``output.weight``), as its saved file holds them."""
+    """The arrays of ``net`` by structural name (``output.weight``), as saved in a file."""
     net.save_parameters(str(path))
     return {k: v.asnumpy() for k, v in mx.nd.load(str(path)).items()}
 
@@ -64,7 +64,8 @@ def test_resume_across_a_better_then_worse_pair_keeps_the_best_checkpoint(tmp_pa
     The scores are set by construction: the network starts from a file whose classifier is
     weight 0, bias (50, 0, 0, 0), so it predicts class 0 for every image; the training labels are
     all 0, so its loss and gradients are ~0 and it keeps doing so. The validation labels are all
-    0 for epochs 1-2, and half 0 for the resumed epoch (``--rec-val``, which a resume may change).
+    0 for epochs 1-2, and half 0 for the resumed epoch (``--rec-val``, which a resume may change;
+    its index is the one beside it).
     """
     data = tmp_path / "data"
     data.mkdir()
@@ -77,8 +78,8 @@ def test_resume_across_a_better_then_worse_pair_keeps_the_best_checkpoint(tmp_pa
                    "--rec-train", data / "train.rec", "--rec-val", data / "all-zero.rec",
                    "--num-epochs", "2", "--lr-decay-epoch", "1", "--save-frequency", "1")
     assert proc.returncode == 0, proc.stderr
-    proc = run_cli("train", "--resume", run, "--num-epochs", "3",
-                   "--rec-val", data / "half-zero.rec", "--rec-val-idx", data / "half-zero.idx")
+    proc = run_cli("train", "--resume", run, "--num-epochs", "3", "--rec-val",
+                   data / "half-zero.rec")
     assert proc.returncode == 0, proc.stderr
     assert "resumed from" in proc.stdout
     assert [(e["epoch"], e["top1"]) for e in events(run, "eval")] == [(1, 1.0), (2, 1.0),
@@ -90,6 +91,28 @@ def test_resume_across_a_better_then_worse_pair_keeps_the_best_checkpoint(tmp_pa
     assert (run / "checkpoints" / "best" / model).read_bytes() == \
         (run / "checkpoints" / "epoch-0001" / model).read_bytes()
     assert "done: best val top-1 1.0000" in proc.stdout
+
+
+def test_resume_reads_the_records_where_a_new_data_dir_says(tmp_path):
+    """The data moved after the first epochs (A renamed B): ``train --resume RUN --data-dir B``
+    (README's advice after repairing a record file) reads B's four files, not the saved paths
+    into A, and the run goes on."""
+    old, new = tmp_path / "A", tmp_path / "B"
+    old.mkdir()
+    write_rec(old, 8, classes=4, name="train")
+    write_rec(old, 8, classes=4, name="val", seed=1)
+    run = tmp_path / "run"
+    proc = run_cli("train", *SMALL, "--save-dir", run, "--data-dir", old, "--num-epochs", "2",
+                   "--lr-decay-epoch", "1")
+    assert proc.returncode == 0, proc.stderr
+    os.rename(old, new)
+    proc = run_cli("train", "--resume", run, "--num-epochs", "3", "--data-dir", new)
+    assert proc.returncode == 0, proc.stderr
+    with open(run / "config.json", encoding="utf-8") as f:
+        saved = json.load(f)
+    assert [saved[k] for k in ("rec_train", "rec_train_idx", "rec_val", "rec_val_idx")] == \
+        [str(new / name) for name in ("train.rec", "train.idx", "val.rec", "val.idx")]
+    assert [e["epoch"] for e in events(run, "eval")] == [1, 2, 3]
 
 
 # -- 2. FP16: a step with an overflow in either gradient dtype is skipped --------------------------
@@ -125,7 +148,8 @@ def test_fp16_step_is_skipped_when_only_one_gradient_dtype_overflows(tmp_path):
         loss.backward()
         return apply_update(run.trainer, run.params, run.scaler, 1, run.contexts[0])
 
-    for per_half, per_single, expected_scale in ((2.0, 1.0, 2.0 ** 15), (2 ** -17, 1e35, 2.0 ** 14)):
+    for per_half, per_single, expected_scale in ((2.0, 1.0, 2.0 ** 15),
+                                                 (2 ** -17, 1e35, 2.0 ** 14)):
         before = values()
         assert not step(per_half, per_single)
         finite = {np.dtype(p.dtype).name: bool(np.isfinite(p.grad().asnumpy()).all())

@@ -56,17 +56,33 @@ def saved_run_config(run_dir):
     return textfile.load_json(path, "the run's %s" % path)
 
 
+def moved_paths(given):
+    """The saved record paths a resume with the flags ``given`` finds again, as a new run
+    would: all four in a new ``--data-dir`` (unless typed one by one), an index beside a new
+    record file (unless typed)."""
+    names = []
+    for split in ("train", "val"):
+        rec, idx = "rec_" + split, "rec_%s_idx" % split
+        if "data_dir" in given and rec not in given:
+            names.append(rec)
+        if (rec in names or rec in given) and idx not in given:
+            names.append(idx)
+    return names
+
+
 def resumed_config(given, env=os.environ):
     """``--resume DIR``: DIR's saved configuration under the flags this command line gives; the
     run stays in DIR. Whether a change is allowed is decided by ``config.check_resume`` when the
-    checkpoint is loaded; a saved --logging-file outside DIR must be typed again."""
+    checkpoint is loaded; a saved --logging-file outside DIR must be typed again; the record
+    files follow a new --data-dir or record file (:func:`moved_paths`)."""
     run_dir = given["resume"]
     if "save_dir" in given and os.path.abspath(given["save_dir"]) != os.path.abspath(run_dir):
         raise UsageError("--resume %s continues that run in its own folder; leave out --save-dir %s"
                          % (run_dir, given["save_dir"]))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    stale = moved_paths(given)
     values = {k: v for k, v in saved_run_config(run_dir).items()
-              if k in fields and k not in NOT_SAVED}
+              if k in fields and k not in NOT_SAVED and k not in stale}
     values.update(given, save_dir=run_dir, resume=run_dir)
     cfg = resolve(TrainConfig(**values), env)
     if "logging_file" not in given:
