@@ -188,7 +188,9 @@ class TrainConfig(RunConfig):
     rec_val_idx: Optional[str] = option(None, "--rec-val-idx", resume_safe=True, group=DATA,
                                         metavar="FILE", help="its index (default: beside it)")
     threads: int = option(4, "-j", "--threads", "--num-data-workers", group=DATA, minimum=0,
-                          exclusive=True, metavar="N", help="decoding threads")
+                          exclusive=True, metavar="N", help="decoding threads",
+                          unobservable="speed only: every backend yields the same batches with "
+                                       "any thread count (benchmarks/ measure the speed)")
     batches_per_epoch: int = option(0, "--batches-per-epoch", group=DATA, minimum=0,
                                     metavar="N", help="cap on steps per epoch (0: a full pass)")
     num_training_samples: int = option(
@@ -410,11 +412,29 @@ def check_resume(saved, current):
     resume.check_resume(saved, current, TrainConfig)
 
 
+def moved_paths(given):
+    """The saved record paths a resume with the flags ``given`` finds again, as a new run
+    would: all four in a new ``--data-dir`` (unless typed one by one), an index beside a new
+    record file (unless typed)."""
+    names = []
+    for split in ("train", "val"):
+        rec, idx = "rec_" + split, "rec_%s_idx" % split
+        if "data_dir" in given and rec not in given:
+            names.append(rec)
+        if (rec in names or rec in given) and idx not in given:
+            names.append(idx)
+    return names
+
+
 def resumed_config(given, env=os.environ):
     """The resolved TrainConfig of ``--resume DIR`` (``given["resume"]``): DIR's saved settings
-    under the flags ``given`` (see :func:`gluon_tricks.runcore.resume.resumed_values`); whether a
+    under the flags ``given`` (see :func:`gluon_tricks.runcore.resume.resumed_values`), the
+    record files following a new --data-dir or record file (:func:`moved_paths`); whether a
     change is allowed is decided by :func:`check_resume` when the checkpoint is loaded."""
-    return resolve(TrainConfig(**resume.resumed_values(given, TrainConfig)), env)
+    values = resume.resumed_values(given, TrainConfig)
+    for name in moved_paths(given):
+        values.pop(name, None)
+    return resolve(TrainConfig(**values), env)
 
 
 def without_derived(values):

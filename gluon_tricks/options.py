@@ -1,6 +1,10 @@
 """Command-line options declared on dataclass fields: one declaration gives the flag, its aliases,
 help, choices and range, from which a parser is generated and a value checked.
 
+Every option is observed by tests/test_every_option.py (a value other than its default changes
+what a user sees) unless its declaration says why no test can: ``unobservable="why"`` on an
+:func:`option`, :func:`unobservable` on a plain argparse flag.
+
 A field made with :func:`option` carries an :class:`Option` in its metadata. :func:`add_arguments`
 turns every such field of a dataclass into an argparse argument whose default is "not given",
 :func:`given` reads back only what the user typed, and :func:`check` validates a filled instance
@@ -39,6 +43,7 @@ class Option(NamedTuple):
     switch: Optional[str] = None        # a companion on/off flag (GluonCV's --mixup)
     switch_value: object = None         # the value when the switch alone is given
     resume_safe: bool = False           # a resumed run may change it (see resume_safe())
+    unobservable: Optional[str] = None  # why no test can see what a value changes
 
     @property
     def flag(self):
@@ -61,6 +66,13 @@ def redefault(cls, name, default):
     redeclares it so (flag, help and range stay declared once)."""
     field = next(f for f in dataclasses.fields(cls) if f.name == name)
     return dataclasses.field(default=default, metadata=field.metadata)
+
+
+def unobservable(action, why):
+    """Mark the argparse flag ``action`` (what ``add_argument`` returned) as one whose value no
+    test can observe, saying ``why``; returns it."""
+    action.unobservable = why
+    return action
 
 
 def options_of(cls):
@@ -149,7 +161,9 @@ def add_arguments(parser, cls, groups=None):
             kwargs.update(type=_value_type(field.type), metavar=metavar)
             if opt.nargs:
                 kwargs.update(nargs=opt.nargs, const=opt.const)
-        group.add_argument(*opt.flags, help=help_text, **kwargs)
+        action = group.add_argument(*opt.flags, help=help_text, **kwargs)
+        if opt.unobservable:
+            unobservable(action, opt.unobservable)
         if opt.switch:
             group.add_argument(opt.switch, dest=_switch_dest(field), action="store_true",
                                default=argparse.SUPPRESS,

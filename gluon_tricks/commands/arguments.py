@@ -2,7 +2,7 @@
 a record file and its index, a network with its weights, and the decoding threads."""
 import argparse
 
-from .. import devices
+from .. import devices, options
 from ..data import backends
 from ..data.recordfile import index_path
 from ..errors import UsageError
@@ -44,9 +44,11 @@ def add_devices(parser, default=devices.DEFAULT, group=None):
 
 
 def add_threads(parser, default=4):
-    parser.add_argument("-j", "--threads", "--num-data-workers", dest="threads", type=int,
-                        default=default, metavar="N",
-                        help="decoding threads (default %d)" % default)
+    options.unobservable(
+        parser.add_argument("-j", "--threads", "--num-data-workers", dest="threads", type=int,
+                            default=default, metavar="N",
+                            help="decoding threads (default %d)" % default),
+        "speed only: the images decoded are the same with any thread count")
 
 
 def add_data_backend(parser, default="rec", default_text=None):

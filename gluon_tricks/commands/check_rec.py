@@ -1,5 +1,6 @@
 """``gluon-tricks check-rec FILE``: list every damaged record of a .rec file (exit 1 if any);
 ``--repair OUT`` writes a copy without them."""
+from .. import options
 from ..data import check, imagesize, prepare
 
 NAME = "check-rec"
@@ -15,8 +16,10 @@ def configure(parser):
                              "naming every record that fails (default)")
     parser.add_argument("--no-decode", dest="decode", action="store_false",
                         help="only check the image signature instead of decoding every image (faster)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="decode threads (default: all cores)")
+    options.unobservable(
+        parser.add_argument("--threads", type=int, default=None, metavar="N",
+                            help="decode threads (default: all cores)"),
+        "speed only: the report is the same with any thread count")
     imagesize.add_argument(parser)
     parser.add_argument("--repair", metavar="OUT",
                         help="also write OUT.rec/.idx (and .lst/.classes if FILE has them) without the "

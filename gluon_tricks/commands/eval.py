@@ -7,6 +7,7 @@ and its ``best`` checkpoint; a zoo file name brings its network. GluonCV's
 """
 import os
 
+from .. import options
 from ..data import backends, imagesize
 from ..data.record import check_inputs
 from ..data.recordfile import check_decodable, index_path
@@ -28,7 +29,10 @@ def configure(p):
                    help="validation RecordIO file (default: the run's validation records)")
     p.add_argument("--rec-dir", metavar="DIR", help="folder holding val.rec and val.idx")
     p.add_argument("--idx", metavar="FILE", help="its index (default: FILE with .idx)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
+    options.unobservable(
+        p.add_argument("--batch-size", type=int, default=32, metavar="B",
+                       help="images per device (default 32)"),
+        "speed only: every image is scored once, padding left out, with any batch size")
     arguments.add_devices(p)
     arguments.add_threads(p)
     imagesize.add_argument(p)

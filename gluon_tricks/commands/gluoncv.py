@@ -4,6 +4,7 @@ refused in one line saying what to use instead. Flags with a field (``--num-gpus
 ``--logging-file``, ``--lr-decay-period``, ...) are declared on the field."""
 import argparse
 
+from .. import options
 from ..data.augment import MEAN_RGB, STD_RGB
 from ..data.record import VAL_CROP_RATIO
 from ..errors import UsageError, shown
@@ -33,8 +34,10 @@ def add_arguments(parser):
                                          "unchanged")
     g.add_argument("--mode", choices=("hybrid", "imperative"), default="hybrid",
                    help="hybrid: the only mode here (the network is always hybridized)")
-    g.add_argument("--use-rec", action="store_true",
-                   help="read RecordIO files: always the case here")
+    options.unobservable(g.add_argument("--use-rec", action="store_true",
+                                        help="read RecordIO files: always the case here"),
+                         "GluonCV's flag, accepted so that its commands run: records are "
+                         "always read")
     g.add_argument("--warmup-lr", type=float, default=0.0, metavar="LR",
                    help="warmup start lr: 0, the paper's linear warmup from 0 (§3.1)")
     g.add_argument("--crop-ratio", type=float, default=VAL_CROP_RATIO, metavar="R",

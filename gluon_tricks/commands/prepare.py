@@ -2,7 +2,7 @@
 import os
 import sys
 
-from .. import outputs
+from .. import options, outputs
 from ..data import imagesize, prepare
 from ..data.recordfile import output_paths
 
@@ -18,8 +18,10 @@ def add_encode_options(parser):
     group.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality (default 95)")
     group.add_argument("--pass-through", action="store_true",
                        help="store the original file bytes unchanged (only checked to decode)")
-    group.add_argument("--threads", type=int, default=os.cpu_count() or 1, metavar="N",
-                       help="decode/encode threads (default: all cores)")
+    options.unobservable(
+        group.add_argument("--threads", type=int, default=os.cpu_count() or 1, metavar="N",
+                           help="decode/encode threads (default: all cores)"),
+        "speed only: the records are the same bytes in the same order with any thread count")
     group.add_argument("--shuffle", dest="shuffle", action="store_true", default=True,
                        help="shuffle the training records with --seed (default)")
     group.add_argument("--no-shuffle", dest="shuffle", action="store_false",
