@@ -85,8 +85,8 @@ def test_resume_across_a_better_then_worse_pair_keeps_the_best_checkpoint(tmp_pa
     assert [(e["epoch"], e["top1"]) for e in events(run, "eval")] == [(1, 1.0), (2, 1.0),
                                                                      (3, 0.5)]
     best = state(run, "best")
-    assert (best["epoch"], best["best_top1"]) == (1, 1.0)
-    assert state(run, "epoch-0003")["best_top1"] == 1.0
+    assert (best["epoch"], best["best"]) == (1, 1.0)
+    assert state(run, "epoch-0003")["best"] == 1.0
     model = "model.params"
     assert (run / "checkpoints" / "best" / model).read_bytes() == \
         (run / "checkpoints" / "epoch-0001" / model).read_bytes()
