@@ -148,12 +148,6 @@ def check_payload(payload, decode, max_pixels=imagesize.MAX_PIXELS):
     return labels, None
 
 
-def default_idx(rec_path):
-    """The .idx that sits next to ``rec_path``, or None."""
-    candidate = recordfile.index_path(rec_path)
-    return candidate if os.path.isfile(candidate) else None
-
-
 def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progress=True,
                       max_pixels=imagesize.MAX_PIXELS):
     """Scan ``rec_path`` once; return a Report listing every bad record and idx entry (images
@@ -165,7 +159,9 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
                          % (idx_path, rec_path))
     if threads is not None:
         prepare.check_threads(threads)
-    idx_path = idx_path or default_idx(rec_path)
+    if idx_path is None:
+        beside = recordfile.index_path(rec_path)
+        idx_path = beside if os.path.isfile(beside) else None
     entries = recordfile.read_idx(idx_path) if idx_path else []
     size = os.path.getsize(rec_path)
     if not size:
@@ -209,10 +205,10 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
 def repair_outputs(rec_path, out_prefix):
     """The files ``--repair OUT`` writes: OUT.rec/.idx, plus .lst/.classes where the source has
     them. UsageError if any exists already, since nothing a user made is overwritten."""
-    source = os.path.splitext(rec_path)[0]
+    source = recordfile.companions(rec_path)
     paths = recordfile.output_paths(out_prefix)
     outputs = {"rec": paths["rec"], "idx": paths["idx"]}
-    outputs.update((ext, paths[ext]) for ext in ("lst", "classes") if os.path.isfile(source + "." + ext))
+    outputs.update((ext, paths[ext]) for ext in ("lst", "classes") if os.path.isfile(source[ext]))
     for path in outputs.values():
         if os.path.lexists(path):
             raise UsageError("%s already exists; --repair never overwrites anything, so name a new "
@@ -232,7 +228,7 @@ def repair(report, out_prefix):
     key_of = {offset: key for key, offset in recordfile.read_idx(report.idx_path)} if report.idx_path else {}
     next_key = max(key_of.values(), default=-1) + 1
     kept = set()
-    source = os.path.splitext(report.rec_path)[0]
+    source = recordfile.companions(report.rec_path)
     try:
         with recordfile.atomic_outputs(list(outputs.values())) as temps:
             temp_of = dict(zip(outputs, temps))
@@ -253,9 +249,9 @@ def repair(report, out_prefix):
                 raise UsageError("%s has no good record to copy; rebuild it with `gluon-tricks "
                                  "prepare ...`" % report.rec_path)
             if "lst" in outputs:
-                copy_lst_lines(source + ".lst", temp_of["lst"], kept)
+                copy_lst_lines(source["lst"], temp_of["lst"], kept)
             if "classes" in outputs:
-                shutil.copyfile(source + ".classes", temp_of["classes"])
+                shutil.copyfile(source["classes"], temp_of["classes"])
     except OSError as err:
         raise UsageError("cannot write %s: %s; choose a writable place for OUT"
                          % (err.filename or out_prefix, err.strerror or err)) from None

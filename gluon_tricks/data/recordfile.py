@@ -46,6 +46,12 @@ def output_paths(prefix):
     return {ext: prefix + "." + ext for ext in ("rec", "idx", "lst", "classes")}
 
 
+def companions(rec_path):
+    """The files of the data set ``rec_path`` belongs to (``train.rec`` → ``train.idx``,
+    ``train.lst``, ``train.classes``), keyed by extension, whether they exist or not."""
+    return output_paths(os.path.splitext(rec_path)[0])
+
+
 @contextlib.contextmanager
 def atomic_outputs(paths, replace=False):
     """Yield temporary names for ``paths`` (files of one folder, the .rec first) in a staging
@@ -220,7 +226,7 @@ def require_record_pair(rec_path, idx_path):
 
 def index_path(rec_path, idx_path=None):
     """``idx_path`` if given, else the ``.idx`` beside ``rec_path`` (``train.rec`` → ``train.idx``)."""
-    return idx_path or os.path.splitext(rec_path)[0] + ".idx"
+    return idx_path or companions(rec_path)["idx"]
 
 
 # prepare stores a CRC-32 of each image payload in the IRHeader's id2 field, which MXNet's and
