@@ -6,9 +6,9 @@ in each round, so load from other processes drifts over both alike. ``check-rec`
 decode of every record) runs on prepare's output in the same rounds. ``make_imagenet_like``
 writes a folder whose image sizes follow ImageNet's.
 """
+import functools
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -70,29 +70,28 @@ def make_imagenet_like(folder, count, classes=10, seed=0, threads=None):
                          "not exist (or drop --make to benchmark on it)" % folder)
     if count < classes:
         raise UsageError("--make needs at least %d images (one per class), got %d" % (classes, count))
-    temp = atomic.temp_path(folder)
     rng = np.random.default_rng(seed)
     jobs = [(index, imagenet_like_size(rng), int(rng.integers(2 ** 31))) for index in range(count)]
-
-    def write(job):
-        index, (height, width), image_seed = job
-        path = os.path.join(temp, "c%02d" % (index % classes), "img_%06d.jpg" % index)
-        image = photo_like(np.random.default_rng(image_seed), height, width)
-        with open(path, "wb") as handle:
-            handle.write(codec.encode_jpeg(image, GENERATED_QUALITY))
-        return height, width
-
-    try:
+    parent, name = os.path.split(os.path.abspath(folder))
+    with atomic.staging(parent, name) as stage:
+        temp = os.path.join(stage, name)
         os.mkdir(temp)
         for label in range(classes):
             os.mkdir(os.path.join(temp, "c%02d" % label))
         with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
-            sizes = list(pool.map(write, jobs))
+            sizes = list(pool.map(functools.partial(write_photo, temp, classes), jobs))
         atomic.publish(temp, folder)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return sizes
+
+
+def write_photo(folder, classes, job):
+    """Write job (index, (height, width), seed)'s photo-like JPEG into ``folder``/cNN/."""
+    index, (height, width), image_seed = job
+    path = os.path.join(folder, "c%02d" % (index % classes), "img_%06d.jpg" % index)
+    image = photo_like(np.random.default_rng(image_seed), height, width)
+    with open(path, "wb") as handle:
+        handle.write(codec.encode_jpeg(image, GENERATED_QUALITY))
+    return height, width
 
 
 def im2rec_script():
