@@ -29,7 +29,7 @@ from .distributed import KVSTORES
 from .errors import UsageError, shown
 from .loss import STYLES
 from .lr_scheduler import MODES as LR_MODES
-from .models import check_input_size, check_model, default_input_size
+from .models import check_input_size, check_min_input_size, check_model, default_input_size
 from .models.init import INITS
 from .options import option
 from .precision import DTYPES
@@ -399,8 +399,7 @@ def resolve(cfg, env=os.environ):
         cfg.batches_per_epoch = max(1, cfg.num_training_samples // cfg.total_batch_size)
     if cfg.input_size is None:
         cfg.input_size = default_input_size(cfg.model)
-    if cfg.input_size < 32:
-        raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
+    check_min_input_size(cfg.input_size)
     check_batch_fits(cfg.batch_size, cfg.input_size)
     check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)

@@ -11,7 +11,8 @@ import mxnet as mx
 
 from . import checkpoint, framework, textfile
 from .errors import UsageError, shown
-from .models import check_input_size, check_model, default_input_size, get_model
+from .models import (check_input_size, check_min_input_size, check_model, default_input_size,
+                     get_model)
 from .zoo import zoo_model
 
 # The classifier in GluonCV's structural names: ``fc`` (ResNet v1b/c/d), ``output`` (ResNet v1,
@@ -236,8 +237,7 @@ def checked_input_size(model, classes, input_size):
     if classes < 0:
         raise UsageError("--classes must be a positive integer, got %d" % classes)
     size = input_size or default_input_size(model)
-    if size < 32:
-        raise UsageError("--input-size must be at least 32 pixels, got %d" % size)
+    check_min_input_size(size)
     check_input_size(model, size)
     return size
 

@@ -30,7 +30,7 @@ from ..data.synthetic import SyntheticBatches
 from ..distributed import Distribution
 from ..errors import UsageError
 from ..models import get_model, initialize
-from ..precision import DTYPES
+from ..precision import DTYPES, check_device
 from ..runlog import MetricsLog, Progress, read_metrics
 from ..train import Run
 
@@ -240,8 +240,7 @@ def run(args):
             raise UsageError("%s must be a positive integer, got %d" % (flag, value))
     if args.warmup < 0:
         raise UsageError("--warmup must be ≥ 0, got %d" % args.warmup)
-    if args.dtype == "float16" and not args.devices.startswith("gpu"):
-        raise UsageError("--dtype float16 needs --gpus: MXNet has no FP16 matrix multiply on CPU")
+    check_device(args.dtype, args.devices)
     rec, idx = arguments.record_paths(args)
     rec_cfg, synthetic_cfg = configs(
         args.model, args.input_size, args.batch_size, args.steps, args.repeats, rec, idx,
