@@ -25,7 +25,6 @@ from .. import atomic
 from ..data import codec, recordfile
 from ..errors import UsageError
 
-NAME = "prepare"
 HELP = ("seconds and images/s of `prepare folder` vs MXNet's tools/im2rec.py on the same folder "
         "and settings, in alternating rounds, plus check-rec's full decode of the result")
 # ImageNet train: most images are about 500 × 375 (shorter side 300–500 px); roughly one in
@@ -162,25 +161,8 @@ def run_check(work, args):
     return timing._replace(records=count_records(os.path.join(work, "prepare.idx")))
 
 
-def configure(parser):
-    parser.add_argument("src", metavar="SRC", help="a class-per-subfolder image folder")
-    parser.add_argument("--make", type=int, default=0, metavar="N",
-                        help="first write N ImageNet-like JPEGs into SRC (which must not exist): "
-                             "shorter side mostly 300–500 px, one in seven 1000–2500 px long")
-    parser.add_argument("--resize", type=int, default=256, metavar="N",
-                        help="shorter side of the stored images, for both tools (default 256)")
-    parser.add_argument("--quality", type=int, default=90, metavar="Q", help="JPEG quality (default 90)")
-    parser.add_argument("--threads", type=int, default=2, metavar="N",
-                        help="prepare's --threads and im2rec's --num-thread (default 2)")
-    parser.add_argument("--repeats", type=int, default=3, metavar="R",
-                        help="rounds; each runs every tool once, the order alternating (default 3)")
-
-
 def run(args):
-    for value, flag in ((args.resize, "--resize"), (args.threads, "--threads"),
-                        (args.repeats, "--repeats")):
-        if value < 1:
-            raise UsageError("%s must be a positive integer, got %d" % (flag, value))
+    """Time both tools (and check-rec) on ``args.src`` in alternating rounds; print the table."""
     if args.make:
         make_imagenet_like(args.src, args.make)
     elif not os.path.isdir(args.src):

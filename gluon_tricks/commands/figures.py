@@ -46,9 +46,7 @@ def configure(p):
                              "config)", required=False)
     arguments.add_model(g, required=False,
                         help="network of both checkpoints (default: from each checkpoint's config)")
-    g.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
-    g.add_argument("--limit-batches", type=int, default=0, metavar="N",
-                   help="use only the first N validation batches (0: all)")
+    arguments.add_scoring_batches(g, "use only the first N validation batches (0: all)")
     arguments.add_devices(p)
     arguments.add_threads(g)
     imagesize.add_argument(g)
@@ -98,8 +96,7 @@ def load_checkpoint(path, model, flag):
 
 def fig4b_inputs(args):
     """Check every Fig. 4b argument before anything is drawn: (models, rec, idx, contexts)."""
-    if args.batch_size < 1 or args.limit_batches < 0:
-        raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
+    arguments.check_scoring_batches(args)
     models = [load_checkpoint(getattr(args, "checkpoint_" + w), args.model, "--checkpoint-" + w)
               for w in ("a", "b")]
     rec = args.rec or models[0][1].get("rec_val")
