@@ -9,7 +9,7 @@ from typing import List, NamedTuple, Optional
 
 import mxnet as mx
 
-from . import checkpoint, framework, textfile
+from . import checkpoint, framework, runconfig
 from .errors import UsageError, shown
 from .models import (check_input_size, check_min_input_size, check_model, default_input_size,
                      get_model)
@@ -72,9 +72,9 @@ def resolve_params(path, role="model", flag="--params", checkpoint_name=None):
 def run_config(path, params):
     """The training config of weights ``params`` found from ``path``: the run folder's
     config.json, else the config its checkpoint's state.json stores; None for other files."""
-    config_file = os.path.join(path, "config.json")
-    if os.path.isdir(path) and os.path.isfile(config_file):
-        return textfile.load_json(config_file, "the run's %s" % config_file)
+    config = runconfig.read(path) if os.path.isdir(path) else None
+    if config is not None:
+        return config
     try:
         return checkpoint.read_state(os.path.dirname(params)).get("config")
     except UsageError:
