@@ -9,11 +9,12 @@ import os
 import numpy as np
 
 from .. import atomic, checkpoint, outputs, plots
-from ..data.record import check_inputs, split_to_contexts, val_iter
+from ..data.record import check_inputs, val_iter
 from ..data import imagesize
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
 from ..errors import UsageError
+from ..evaluate import batch_outputs
 from ..flops import model_cost
 from ..models import check_model, default_input_size
 from ..weights import load_model, resolve_params
@@ -72,14 +73,8 @@ def smoothing_label(config, fallback):
 
 def val_logits(net, batches, contexts, limit=0):
     """(N, K) float64 logits of ``net`` over the validation batches, padding dropped."""
-    batches.reset()
-    chunks = []
-    for i, batch in enumerate(batches):
-        if limit and i >= limit:
-            break
-        xs, _ = split_to_contexts(batch, contexts)
-        logits = np.concatenate([net(x).astype("float32").asnumpy() for x in xs])
-        chunks.append(logits[:logits.shape[0] - batch.pad])
+    chunks = [np.concatenate([o.astype("float32").asnumpy() for o in outputs])[:valid]
+              for outputs, _, valid in batch_outputs(net, batches, contexts, limit=limit)]
     return np.concatenate(chunks).astype(np.float64)
 
 
