@@ -9,7 +9,6 @@ import shutil
 import pytest
 
 from cli import import_peak_mb, one_line_error, run_cli, run_cli_peak
-from gluon_tricks import plots, runconfig
 from gluon_tricks.config import TrainConfig, build
 from gluon_tricks.errors import UsageError, shown
 from gluon_tricks.options import options_of
@@ -101,18 +100,6 @@ def test_deep_nesting_is_one_line_without_recursing(tmp_path, name, text):
     line = one_line_error(proc)
     assert "nests" in line and "Traceback" not in proc.stderr
     assert peak < import_peak_mb() + MEMORY_MARGIN_MB
-
-
-def test_a_run_folders_config_json_is_read_within_the_same_bounds(tmp_path):
-    """runconfig.read, the one reader of a run folder's config.json (eval PATH, report, plots,
-    resume), refuses what --config refuses; a folder without one has no settings."""
-    assert runconfig.read(str(tmp_path)) is None
-    (tmp_path / "config.json").write_text('{"model": ' + "[" * 200000 + "]" * 200000 + "}")
-    (tmp_path / "metrics.jsonl").write_text("")
-    with pytest.raises(UsageError, match="the run's .*config.json nests"):
-        plots.plot_run(str(tmp_path / "metrics.jsonl"), str(tmp_path / "plots"))
-    (tmp_path / "config.json").write_text('{"model": "resnet18_v1b"}')
-    assert runconfig.read(str(tmp_path)) == {"model": "resnet18_v1b"}
 
 
 def test_a_binary_or_huge_config_file_is_one_line(tmp_path):
