@@ -24,12 +24,12 @@ from .data.backends import DALI, DEFAULT as DEFAULT_BACKEND
 from .data.imagesize import MAX_PIXELS
 from .data.mixup import PAIRINGS
 from .data.record import check_batch_fits
-from .data.recordfile import index_path, scan_records
+from .data.recordfile import companions, index_path, scan_records
 from .distributed import KVSTORES
 from .errors import UsageError, shown
 from .loss import STYLES
 from .lr_scheduler import MODES as LR_MODES, same_for_lengths
-from .models import check_input_size, check_model, default_input_size
+from .models import check_input_size, check_min_input_size, check_model, default_input_size
 from .models.init import INITS
 from .options import option
 from .precision import DTYPES
@@ -290,13 +290,13 @@ def classes_from_records(rec_path):
     absurd for them (see UNUSED_CLASSES) is a UsageError naming the label's line or record."""
     if not rec_path:
         return None, None
-    stem = os.path.splitext(rec_path)[0]
-    if os.path.isfile(stem + ".classes"):
-        with open(stem + ".classes", encoding="utf-8", errors="replace") as f:
-            return sum(1 for line in f if line.strip()), stem + ".classes"
-    if os.path.isfile(stem + ".lst"):
+    files = companions(rec_path)
+    if os.path.isfile(files["classes"]):
+        with open(files["classes"], encoding="utf-8", errors="replace") as f:
+            return sum(1 for line in f if line.strip()), files["classes"]
+    if os.path.isfile(files["lst"]):
         first_line = {}     # label -> the line it first appears on
-        with open(stem + ".lst", encoding="utf-8", errors="replace") as f:
+        with open(files["lst"], encoding="utf-8", errors="replace") as f:
             for number, line in enumerate(f, 1):
                 parts = line.rstrip("\n").split("\t")
                 if len(parts) >= 3:
@@ -306,11 +306,10 @@ def classes_from_records(rec_path):
                         pass
         if first_line:
             top = max(first_line)
-            _check_inferred(top, len(first_line), "%s.lst line %d" % (stem, first_line[top]))
-            return top + 1, "the labels of " + stem + ".lst"
-    idx = index_path(rec_path)
-    if os.path.isfile(rec_path) and os.path.isfile(idx):
-        scan = scan_records(rec_path, idx)
+            _check_inferred(top, len(first_line), "%s line %d" % (files["lst"], first_line[top]))
+            return top + 1, "the labels of " + files["lst"]
+    if os.path.isfile(rec_path) and os.path.isfile(files["idx"]):
+        scan = scan_records(rec_path, files["idx"])
         if scan.max_label is not None:
             _check_inferred(scan.max_label, scan.distinct_labels,
                             "%s: record %d (byte %d)" % ((rec_path,) + scan.max_label_at))
@@ -391,8 +390,7 @@ def resolve(cfg, env=os.environ):
         cfg.batches_per_epoch = max(1, cfg.num_training_samples // cfg.total_batch_size)
     if cfg.input_size is None:
         cfg.input_size = default_input_size(cfg.model)
-    if cfg.input_size < 32:
-        raise UsageError("--input-size must be at least 32 pixels, got %d" % cfg.input_size)
+    check_min_input_size(cfg.input_size)
     check_batch_fits(cfg.batch_size, cfg.input_size)
     check_input_size(cfg.model, cfg.input_size)
     _data_paths(cfg)

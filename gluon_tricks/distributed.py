@@ -88,7 +88,7 @@ class Distribution:
         if self.horovod and self.size > 1:
             self.horovod.allreduce(mx.nd.zeros(1), name="barrier").wait_to_read()
         elif self.is_dist:
-            self.kvstore._barrier()
+            framework.barrier(self.kvstore)
 
 
 def _import_horovod(data_backend):

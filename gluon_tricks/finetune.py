@@ -21,7 +21,7 @@ def start_from(net, cfg):
     strictly; the classifier too when the class counts agree); returns the line saying what
     was loaded."""
     path = pretrained_path(cfg)
-    if weights.load_all_but_classifier(net, path, cfg.model):
+    if weights.load_all_but_classifier(net, path, cfg.model).classifier:
         return "starting from %s (every parameter, the classifier's %d classes included)" % (
             path, cfg.classes)
     return ("starting from %s: every parameter but the classifier, which is re-initialised "

@@ -16,6 +16,7 @@ The facts these functions rely on (MXNet 1.9.1):
   that ``save_parameters`` writes and that do not depend on how many blocks a process made;
   ``Block._children`` holds the children by the name ``register_child`` gave them (dotted
   GluonCV paths such as ``features.4.0`` included).
+* A KVStore's barrier across the workers of a dist kvstore is only ``KVStore._barrier``.
 * GluonCV 0.11 has no public FCN head: ``gluoncv.model_zoo.fcn._FCNHead`` is the one its FCN
   uses (3×3 conv to a quarter of the channels, BN, ReLU, dropout 0.1, 1×1 conv).
 """
@@ -40,6 +41,11 @@ def fcn_head(in_channels, classes):
     """GluonCV's FCN head (:mod:`gluoncv.model_zoo.fcn`) from ``in_channels`` to ``classes``."""
     from gluoncv.model_zoo.fcn import _FCNHead
     return _FCNHead(in_channels, classes)
+
+
+def barrier(kvstore):
+    """Wait until every worker of the dist ``kvstore`` has reached this call."""
+    kvstore._barrier()
 
 
 def settle_kvstore(trainer):

@@ -11,10 +11,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import atomic
+from . import atomic, runconfig
 from .errors import UsageError, shown
 from .lr_scheduler import lr_curve, make_scheduler, scheduler_from_config
-from .report import read_config
 from .runlog import read_metrics
 
 IMAGENET_TRAIN_IMAGES = 1281167
@@ -162,9 +161,7 @@ def plot_run(metrics_path, out_dir):
     ``metrics_path`` (see :func:`run_figures`; its config.json is read when it sits beside the
     metrics; ``out_dir`` is the run's own plots folder, never a link). Returns the paths written."""
     atomic.make_folder(out_dir)
-    config_path = os.path.join(os.path.dirname(metrics_path), "config.json")
-    config = read_config(os.path.dirname(metrics_path)) if os.path.isfile(config_path) else None
-    figures = run_figures(read_metrics(metrics_path), config)
+    figures = run_figures(read_metrics(metrics_path), runconfig.read(os.path.dirname(metrics_path)))
     return [_save(fig, os.path.join(out_dir, name)) for name, fig in figures.items()]
 
 

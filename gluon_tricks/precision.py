@@ -7,8 +7,18 @@ scale, and doubles it after ``window`` clean steps in a row.
 """
 import mxnet as mx
 
+from .errors import UsageError
+
 # Training/evaluation dtypes: float16 means FP16 with float32 master weights (§3.2).
 DTYPES = ("float32", "float16")
+
+
+def check_device(dtype, devices):
+    """UsageError when ``dtype`` is float16 and ``devices`` (a devices text, see devices.py) are
+    not GPUs: MXNet has no FP16 convolutions or matrix products on the CPU."""
+    if dtype == "float16" and not devices.startswith("gpu"):
+        raise UsageError("--dtype float16 needs a GPU (MXNet has no FP16 convolutions on the "
+                         "CPU); pass --gpus 0 or use --dtype float32")
 
 
 class LossScaler:

@@ -33,7 +33,7 @@ from .evaluate import evaluate
 from .loss import DistillationLoss, SoftmaxCrossEntropy
 from .lr_scheduler import scheduler_from_config
 from .models import get_model, initialize
-from .precision import LossScaler, apply_update
+from .precision import LossScaler, apply_update, check_device
 from .runcore import loop
 from .seeds import epoch_seed, seed_everything
 
@@ -328,9 +328,7 @@ class Run(loop.Training):
 
 def check_environment(cfg):
     """Faults of the machine or the launch that would only show deep inside MXNet."""
-    if cfg.fp16 and not cfg.devices.startswith("gpu"):
-        raise UsageError("--dtype float16 needs a GPU (MXNet has no FP16 convolutions on the "
-                         "CPU); pass --gpus 0 or train with --dtype float32")
+    check_device(cfg.dtype, cfg.devices)
     backends.check(cfg.data_backend, cfg.contexts)
     if cfg.kvstore.startswith("dist") and not os.environ.get("DMLC_ROLE"):
         raise UsageError("--kvstore %s needs the parameter servers that 'gluon-tricks launch' "

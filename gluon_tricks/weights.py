@@ -1,17 +1,18 @@
 """Load a network from a ``.params`` file: a GluonCV model-zoo file or one of our checkpoints.
 
 Our networks save under GluonCV's structural names, so both kinds load with a plain
-``net.load_parameters(path)``. Used by ``eval``, ``export``, the distillation teacher (§5.3) and
-fine-tuning (``train --pretrained``).
+``net.load_parameters(path)``. Used by ``eval``, ``export``, the distillation teacher (§5.3),
+fine-tuning (``train --pretrained``) and the backbones of the §6 heads.
 """
 import os
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional
 
 import mxnet as mx
 
-from . import checkpoint, framework, textfile
+from . import checkpoint, framework, runconfig
 from .errors import UsageError, shown
-from .models import check_input_size, check_model, default_input_size, get_model
+from .models import (check_input_size, check_min_input_size, check_model, default_input_size,
+                     get_model)
 from .zoo import zoo_model
 
 # The classifier in GluonCV's structural names: ``fc`` (ResNet v1b/c/d), ``output`` (ResNet v1,
@@ -71,9 +72,9 @@ def resolve_params(path, role="model", flag="--params", checkpoint_name=None):
 def run_config(path, params):
     """The training config of weights ``params`` found from ``path``: the run folder's
     config.json, else the config its checkpoint's state.json stores; None for other files."""
-    config_file = os.path.join(path, "config.json")
-    if os.path.isdir(path) and os.path.isfile(config_file):
-        return textfile.load_json(config_file, "the run's %s" % config_file)
+    config = runconfig.read(path) if os.path.isdir(path) else None
+    if config is not None:
+        return config
     try:
         return checkpoint.read_state(os.path.dirname(params)).get("config")
     except UsageError:
@@ -166,15 +167,25 @@ def is_classifier(name):
     return name.split(".", 1)[0] in CLASSIFIERS
 
 
-def load_all_but_classifier(net, path, name, flag="--pretrained"):
+class Copied(NamedTuple):
+    """What :func:`load_all_but_classifier` copied: whether the classifier came too, and the
+    file's classifier arrays it left out."""
+
+    classifier: bool
+    left_out: List[str]
+
+
+def load_all_but_classifier(net, path, name, check="--model and --pretrained", classifier=True):
     """Copy the arrays of ``path`` into the initialised ``net`` (model ``name``) strictly: every
     parameter but the classifier must be in the file with its shape, and the file holds nothing
-    else. The classifier is copied too when the file's has the same shape, else it keeps its
-    initial values. Returns True if the classifier was copied."""
+    else, or a one-line UsageError names the file and the options to ``check``. With
+    ``classifier``, the classifier is copied too when the file's has the same shape; otherwise it
+    keeps its initial values. Used by fine-tuning (``--pretrained``) and the §6 backbones."""
     arrays = named_arrays(path)
     params = framework.structural_params(net)
     body = {key: p for key, p in params.items() if not is_classifier(key)}
     head = {key: p for key, p in params.items() if is_classifier(key)}
+    theirs = sorted(key for key in arrays if is_classifier(key))
     missing = sorted(set(body) - set(arrays))
     extra = sorted(key for key in arrays if key not in body and not is_classifier(key))
     wrong = sorted(key for key in set(body) & set(arrays)
@@ -182,14 +193,14 @@ def load_all_but_classifier(net, path, name, flag="--pretrained"):
     for problem, keys in (("lacks %d array(s) of %s", missing), ("has %d array(s) %s lacks", extra),
                           ("has %d array(s) shaped unlike %s's", wrong)):
         if keys:
-            raise UsageError("%s %s, e.g. %s: it does not hold %s parameters; check --model and "
-                             "%s" % (path, problem % (len(keys), name), ", ".join(keys[:3]), name,
-                                     flag))
-    fits = (set(head) == {key for key in arrays if is_classifier(key)}
+            raise UsageError("%s %s, e.g. %s: it does not hold %s parameters; check %s"
+                             % (path, problem % (len(keys), name), ", ".join(keys[:3]), name,
+                                check))
+    fits = (classifier and set(head) == set(theirs)
             and all(tuple(p.shape) == arrays[key].shape for key, p in head.items()))
     for key, param in (params if fits else body).items():
         param.set_data(arrays[key].astype(param.dtype))
-    return fits
+    return Copied(bool(fits), [] if fits else theirs)
 
 
 class Loaded(NamedTuple):
@@ -226,8 +237,7 @@ def checked_input_size(model, classes, input_size):
     if classes < 0:
         raise UsageError("--classes must be a positive integer, got %d" % classes)
     size = input_size or default_input_size(model)
-    if size < 32:
-        raise UsageError("--input-size must be at least 32 pixels, got %d" % size)
+    check_min_input_size(size)
     check_input_size(model, size)
     return size
 

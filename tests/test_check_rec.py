@@ -162,6 +162,8 @@ def test_split_records_containing_the_magic_word_are_reassembled(tmp_path):
     assert report.clean and report.records == 3
     reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
     assert mx.recordio.unpack(reader.read_idx(1))[1] == body
+    with open(rec, "rb") as handle:   # the reader of the pre-scans and of DALI's input, too
+        assert recordfile.read_record(handle, dict(recordfile.read_idx(idx))[1]) == (1.0, body)
 
 
 def test_missing_file_is_one_line_exit_2(tmp_path):

@@ -36,10 +36,10 @@ def test_cli_prints_table_including_inception_and_mobilenet():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (("resnet51",), "unknown model 'resnet51'; choose from: inceptionv3"),
+    (("resnet51",), "unknown model 'resnet51'; choose one of: inceptionv3"),
     (("resnet50_v1d", "--size", "8"), "input size 8 is too small for resnet50_v1d"),
-    (("resnet50_v1d", "--size", "-3"), "--size must be a positive number"),
-    (("resnet50_v1d", "--classes", "0"), "--classes must be a positive integer"),
+    (("resnet50_v1d", "--size", "-3"), "--size must be ≥ 1, got -3"),
+    (("resnet50_v1d", "--classes", "0"), "--classes must be ≥ 1, got 0"),
     (("resnet50_v1d", "--size", "big"), "argument --size: takes a whole number, got 'big'"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from gluon_tricks import runconfig
 from gluon_tricks.errors import UsageError
 from gluon_tricks.lr_scheduler import lr_curve, make_scheduler
 from gluon_tricks.plots import (logit_gaps, lr_schedule_curves, optimal_logit_gap,
@@ -174,3 +175,15 @@ def test_lr_curve_is_the_runs_schedule_at_every_update(tiny_run):
     np.testing.assert_allclose(logged.get_ydata(), expected[steps - 1], rtol=1e-6)
     assert_integer_ticks(ax)
     assert "lr.png" in os.listdir(tiny_run / "plots")
+
+
+def test_plot_run_reads_the_run_config_within_bounds(tmp_path):
+    """runconfig.read, the one reader of a run folder's config.json (eval PATH, report, plots,
+    resume), refuses what --config refuses; a folder without one has no settings."""
+    assert runconfig.read(str(tmp_path)) is None
+    (tmp_path / "config.json").write_text('{"model": ' + "[" * 200000 + "]" * 200000 + "}")
+    (tmp_path / "metrics.jsonl").write_text("")
+    with pytest.raises(UsageError, match="the run's .*config.json nests"):
+        plot_run(str(tmp_path / "metrics.jsonl"), str(tmp_path / "plots"))
+    (tmp_path / "config.json").write_text('{"model": "resnet18_v1b"}')
+    assert runconfig.read(str(tmp_path)) == {"model": "resnet18_v1b"}

@@ -9,12 +9,10 @@ import time
 
 import mxnet as mx
 
-from ..commands import arguments
 from ..data import augment, dali, record
 from ..data.recordfile import index_path
 from ..errors import UsageError
 
-NAME = "data"
 HELP = ("images/s of the training input pipelines on one .rec, side by side: decode+crop "
         "floor, --aug paper-decoder (all in ImageRecordIter), --aug paper (colour on the device), "
         "GluonCV's ImageRecordDataset+DataLoader pipeline, and DALI's (dali-cpu)")
@@ -23,18 +21,6 @@ WARMUP_BATCHES = 2
 # GluonCV's transforms work on [0, 1] tensors, so their normalization is ours divided by 255.
 UNIT_MEAN = tuple(m / 255 for m in augment.MEAN_RGB)
 UNIT_STD = tuple(s / 255 for s in augment.STD_RGB)
-
-
-def configure(parser):
-    arguments.add_records(parser, "the RecordIO file to read")
-    parser.add_argument("--threads", type=int, default=4, metavar="N",
-                        help="ImageRecordIter and DALI decoding threads, DataLoader workers "
-                             "(default 4)")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="B", help="default 32")
-    parser.add_argument("--input-size", type=int, default=224, metavar="S", help="default 224")
-    parser.add_argument("--batches", type=int, default=50, metavar="K",
-                        help="batches timed per pipeline, after %d warm-up batches (default 50)"
-                        % WARMUP_BATCHES)
 
 
 def take(batches, count):
@@ -158,11 +144,7 @@ ROWS = (
 
 
 def run(args):
-    for value, flag in ((args.threads, "--threads"), (args.batch_size, "--batch-size"),
-                        (args.input_size, "--input-size"), (args.batches, "--batches")):
-        if value < 1:
-            raise UsageError("%s must be a positive integer, got %d" % (flag, value))
-    args.rec, args.idx = arguments.record_paths(args)
+    """Time every pipeline on ``args.rec``/``args.idx`` and print the table."""
     count = record.check_inputs(args.rec, args.idx, args.batch_size, args.input_size, args.threads)
     if count < args.batch_size:
         raise UsageError("%s has %d records, fewer than the batch size %d; pass a smaller "

@@ -6,9 +6,9 @@ in each round, so load from other processes drifts over both alike. ``check-rec`
 decode of every record) runs on prepare's output in the same rounds. ``make_imagenet_like``
 writes a folder whose image sizes follow ImageNet's.
 """
+import functools
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +25,6 @@ from .. import atomic
 from ..data import codec, recordfile
 from ..errors import UsageError
 
-NAME = "prepare"
 HELP = ("seconds and images/s of `prepare folder` vs MXNet's tools/im2rec.py on the same folder "
         "and settings, in alternating rounds, plus check-rec's full decode of the result")
 # ImageNet train: most images are about 500 × 375 (shorter side 300–500 px); roughly one in
@@ -70,29 +69,28 @@ def make_imagenet_like(folder, count, classes=10, seed=0, threads=None):
                          "not exist (or drop --make to benchmark on it)" % folder)
     if count < classes:
         raise UsageError("--make needs at least %d images (one per class), got %d" % (classes, count))
-    temp = atomic.temp_path(folder)
     rng = np.random.default_rng(seed)
     jobs = [(index, imagenet_like_size(rng), int(rng.integers(2 ** 31))) for index in range(count)]
-
-    def write(job):
-        index, (height, width), image_seed = job
-        path = os.path.join(temp, "c%02d" % (index % classes), "img_%06d.jpg" % index)
-        image = photo_like(np.random.default_rng(image_seed), height, width)
-        with open(path, "wb") as handle:
-            handle.write(codec.encode_jpeg(image, GENERATED_QUALITY))
-        return height, width
-
-    try:
+    parent, name = os.path.split(os.path.abspath(folder))
+    with atomic.staging(parent, name) as stage:
+        temp = os.path.join(stage, name)
         os.mkdir(temp)
         for label in range(classes):
             os.mkdir(os.path.join(temp, "c%02d" % label))
         with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
-            sizes = list(pool.map(write, jobs))
+            sizes = list(pool.map(functools.partial(write_photo, temp, classes), jobs))
         atomic.publish(temp, folder)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return sizes
+
+
+def write_photo(folder, classes, job):
+    """Write job (index, (height, width), seed)'s photo-like JPEG into ``folder``/cNN/."""
+    index, (height, width), image_seed = job
+    path = os.path.join(folder, "c%02d" % (index % classes), "img_%06d.jpg" % index)
+    image = photo_like(np.random.default_rng(image_seed), height, width)
+    with open(path, "wb") as handle:
+        handle.write(codec.encode_jpeg(image, GENERATED_QUALITY))
+    return height, width
 
 
 def im2rec_script():
@@ -163,25 +161,8 @@ def run_check(work, args):
     return timing._replace(records=count_records(os.path.join(work, "prepare.idx")))
 
 
-def configure(parser):
-    parser.add_argument("src", metavar="SRC", help="a class-per-subfolder image folder")
-    parser.add_argument("--make", type=int, default=0, metavar="N",
-                        help="first write N ImageNet-like JPEGs into SRC (which must not exist): "
-                             "shorter side mostly 300–500 px, one in seven 1000–2500 px long")
-    parser.add_argument("--resize", type=int, default=256, metavar="N",
-                        help="shorter side of the stored images, for both tools (default 256)")
-    parser.add_argument("--quality", type=int, default=90, metavar="Q", help="JPEG quality (default 90)")
-    parser.add_argument("--threads", type=int, default=2, metavar="N",
-                        help="prepare's --threads and im2rec's --num-thread (default 2)")
-    parser.add_argument("--repeats", type=int, default=3, metavar="R",
-                        help="rounds; each runs every tool once, the order alternating (default 3)")
-
-
 def run(args):
-    for value, flag in ((args.resize, "--resize"), (args.threads, "--threads"),
-                        (args.repeats, "--repeats")):
-        if value < 1:
-            raise UsageError("%s must be a positive integer, got %d" % (flag, value))
+    """Time both tools (and check-rec) on ``args.src`` in alternating rounds; print the table."""
     if args.make:
         make_imagenet_like(args.src, args.make)
     elif not os.path.isdir(args.src):

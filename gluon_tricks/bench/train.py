@@ -23,18 +23,15 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from ..commands import arguments
 from ..config import TrainConfig, resolve
 from ..data import backends
 from ..data.synthetic import SyntheticBatches
 from ..distributed import Distribution
 from ..errors import UsageError
 from ..models import get_model, initialize
-from ..precision import DTYPES
 from ..runlog import MetricsLog, Progress, read_metrics
 from ..train import Run
 
-NAME = "train"
 HELP = ("images/s of training, side by side in alternating rounds: our step vs a plain Gluon "
         "step on one synthetic batch, and the training loop fed from a .rec vs synthetic "
         "batches (with the data-wait share)")
@@ -214,37 +211,10 @@ def format_table(rows, rec_cfg, repeats, warmup):
     return "\n".join(lines)
 
 
-def configure(parser):
-    arguments.add_records(parser, "training RecordIO file (its .classes file, if any, sets "
-                                  "the classes)")
-    arguments.add_model(parser, required=False, default="resnet18_v1b",
-                        help="network (default resnet18_v1b)")
-    parser.add_argument("--input-size", type=int, default=112, metavar="S", help="default 112")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="B",
-                        help="images per device per step (default 32)")
-    parser.add_argument("--steps", type=int, default=30, metavar="K",
-                        help="steps per variant per round (default 30)")
-    parser.add_argument("--warmup", type=int, default=3, metavar="W",
-                        help="untimed steps before each step-row timing (default 3)")
-    parser.add_argument("--repeats", type=int, default=3, metavar="R",
-                        help="rounds; each round runs every variant once (default 3)")
-    arguments.add_threads(parser, default=TrainConfig().threads)
-    arguments.add_data_backend(parser, default=backends.DEFAULT)
-    arguments.add_devices(parser)
-    parser.add_argument("--dtype", choices=DTYPES, default="float32")
-
-
 def run(args):
-    for value, flag in ((args.steps, "--steps"), (args.repeats, "--repeats")):
-        if value < 1:
-            raise UsageError("%s must be a positive integer, got %d" % (flag, value))
-    if args.warmup < 0:
-        raise UsageError("--warmup must be ≥ 0, got %d" % args.warmup)
-    if args.dtype == "float16" and not args.devices.startswith("gpu"):
-        raise UsageError("--dtype float16 needs --gpus: MXNet has no FP16 matrix multiply on CPU")
-    rec, idx = arguments.record_paths(args)
+    """Run both comparisons on ``args.rec``/``args.idx`` and print the table."""
     rec_cfg, synthetic_cfg = configs(
-        args.model, args.input_size, args.batch_size, args.steps, args.repeats, rec, idx,
+        args.model, args.input_size, args.batch_size, args.steps, args.repeats, args.rec, args.idx,
         args.threads, args.devices, args.dtype, args.data_backend)
     rows = bench(rec_cfg, synthetic_cfg, args.repeats, args.warmup)
     print(format_table(rows, rec_cfg, args.repeats, args.warmup))

@@ -58,6 +58,28 @@ def add_data_backend(parser, default="rec", default_text=None):
                              "CPU threads / on the GPUs (default %s)" % (default_text or default))
 
 
+def check_at_least(args, minimum, *dests):
+    """A one-line UsageError naming the first option among ``dests`` whose value is below
+    ``minimum`` ("--batch-size must be ≥ 1, got 0")."""
+    for dest in dests:
+        value = getattr(args, dest)
+        if value < minimum:
+            raise UsageError("--%s must be ≥ %d, got %d" % (dest.replace("_", "-"), minimum, value))
+
+
+def add_scoring_batches(parser, limit_help):
+    """``--batch-size`` (per device) and ``--limit-batches N`` of a command that scores models
+    on a validation set; :func:`check_scoring_batches` checks them."""
+    parser.add_argument("--batch-size", type=int, default=32, metavar="B",
+                        help="images per device (default 32)")
+    parser.add_argument("--limit-batches", type=int, default=0, metavar="N", help=limit_help)
+
+
+def check_scoring_batches(args):
+    check_at_least(args, 1, "batch_size")
+    check_at_least(args, 0, "limit_batches")
+
+
 def add_records(parser, help, required=True):
     """``--rec FILE`` and ``--idx FILE``; :func:`record_paths` reads them back."""
     parser.add_argument("--rec", required=required, metavar="FILE", help=help)

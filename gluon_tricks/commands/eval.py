@@ -14,7 +14,7 @@ from ..data.recordfile import check_decodable, index_path
 from ..devices import usable_contexts
 from ..errors import UsageError
 from ..evaluate import evaluate
-from ..precision import DTYPES
+from ..precision import DTYPES, check_device
 from ..weights import load_model
 from . import arguments
 
@@ -64,8 +64,7 @@ def data_backend(config):
 def run(args):
     contexts, devices = usable_contexts(args.devices)
     source = arguments.weights_source(args)
-    if args.dtype == "float16" and devices.startswith("cpu"):
-        raise UsageError("--dtype float16 needs --gpus: MXNet has no FP16 matrix multiply on CPU")
+    check_device(args.dtype, devices)
     rec, idx = validation_records(args, source.config)
     backend = args.data_backend or data_backend(source.config)
     backends.check(backend, contexts)

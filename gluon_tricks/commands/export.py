@@ -18,6 +18,7 @@ import numpy as np
 from .. import atomic, outputs
 from ..data.augment import MEAN_RGB, STD_RGB
 from ..data.record import VAL_CROP_RATIO
+from ..data.recordfile import companions
 from ..errors import UsageError
 from ..weights import load_model
 from . import arguments
@@ -152,7 +153,7 @@ def class_names(args, config, classes):
     None when neither exists."""
     path = args.class_names
     if not path and config and config.get("rec_train"):
-        beside = os.path.splitext(config["rec_train"])[0] + ".classes"
+        beside = companions(config["rec_train"])["classes"]
         path = beside if os.path.isfile(beside) else None
     return read_class_names(path, classes) if path else None
 

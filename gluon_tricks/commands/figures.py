@@ -9,11 +9,12 @@ import os
 import numpy as np
 
 from .. import atomic, checkpoint, outputs, plots
-from ..data.record import check_inputs, split_to_contexts, val_iter
+from ..data.record import check_inputs, val_iter
 from ..data import imagesize
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
 from ..errors import UsageError
+from ..evaluate import batch_outputs
 from ..flops import model_cost
 from ..models import check_model, default_input_size
 from ..weights import load_model, resolve_params
@@ -46,9 +47,7 @@ def configure(p):
                              "config)", required=False)
     arguments.add_model(g, required=False,
                         help="network of both checkpoints (default: from each checkpoint's config)")
-    g.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
-    g.add_argument("--limit-batches", type=int, default=0, metavar="N",
-                   help="use only the first N validation batches (0: all)")
+    arguments.add_scoring_batches(g, "use only the first N validation batches (0: all)")
     arguments.add_devices(p)
     arguments.add_threads(g)
     imagesize.add_argument(g)
@@ -74,14 +73,8 @@ def smoothing_label(config, fallback):
 
 def val_logits(net, batches, contexts, limit=0):
     """(N, K) float64 logits of ``net`` over the validation batches, padding dropped."""
-    batches.reset()
-    chunks = []
-    for i, batch in enumerate(batches):
-        if limit and i >= limit:
-            break
-        xs, _ = split_to_contexts(batch, contexts)
-        logits = np.concatenate([net(x).astype("float32").asnumpy() for x in xs])
-        chunks.append(logits[:logits.shape[0] - batch.pad])
+    chunks = [np.concatenate([o.astype("float32").asnumpy() for o in outputs])[:valid]
+              for outputs, _, valid in batch_outputs(net, batches, contexts, limit=limit)]
     return np.concatenate(chunks).astype(np.float64)
 
 
@@ -98,8 +91,7 @@ def load_checkpoint(path, model, flag):
 
 def fig4b_inputs(args):
     """Check every Fig. 4b argument before anything is drawn: (models, rec, idx, contexts)."""
-    if args.batch_size < 1 or args.limit_batches < 0:
-        raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
+    arguments.check_scoring_batches(args)
     models = [load_checkpoint(getattr(args, "checkpoint_" + w), args.model, "--checkpoint-" + w)
               for w in ("a", "b")]
     rec = args.rec or models[0][1].get("rec_val")

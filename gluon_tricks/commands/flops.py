@@ -1,7 +1,7 @@
 """``gluon-tricks flops``: parameters and multiply-accumulates per model (paper Table 5)."""
-from ..errors import UsageError, shown
 from ..flops import model_cost
-from ..models import default_input_size, list_models
+from ..models import check_model, default_input_size, list_models
+from . import arguments
 
 NAME = "flops"
 HELP = "print parameter count and multiply-accumulates of models (paper Table 5)"
@@ -16,14 +16,11 @@ def configure(parser):
 
 
 def run(args):
-    unknown = [m for m in args.models if m not in list_models()]
-    if unknown:
-        raise UsageError("unknown model %s; choose from: %s"
-                         % (shown(unknown[0], quoted=True), ", ".join(list_models())))
-    if args.size is not None and args.size < 1:
-        raise UsageError("--size must be a positive number of pixels, got %d" % args.size)
-    if args.classes < 1:
-        raise UsageError("--classes must be a positive integer, got %d" % args.classes)
+    for model in args.models:
+        check_model(model)
+    if args.size is not None:
+        arguments.check_at_least(args, 1, "size")
+    arguments.check_at_least(args, 1, "classes")
     rows = [model_cost(m, args.size or default_input_size(m), args.classes) for m in args.models]
     print("%-16s %6s %12s %10s" % ("model", "size", "params (M)", "MACs (G)"))
     for row in rows:

@@ -32,9 +32,7 @@ def configure(p):
                    help="first fetch the missing files of the published models (or of --models) "
                         "into --models-dir through GluonCV's model store")
     arguments.add_records(p, "validation RecordIO file")
-    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per device (default 32)")
-    p.add_argument("--limit-batches", type=int, default=0, metavar="N",
-                   help="score only the first N batches per model (0: the whole set)")
+    arguments.add_scoring_batches(p, "score only the first N batches per model (0: the whole set)")
     arguments.add_devices(p)
     arguments.add_threads(p)
     imagesize.add_argument(p)
@@ -99,8 +97,7 @@ def download_missing(folder, models):
 def run(args):
     folder = os.path.expanduser(args.models_dir)
     wanted = chosen_models(args.models)
-    if args.batch_size < 1 or args.limit_batches < 0:
-        raise UsageError("--batch-size must be ≥ 1 and --limit-batches ≥ 0")
+    arguments.check_scoring_batches(args)
     contexts, devices = usable_contexts(args.devices)
     backends.check(args.data_backend, contexts)
     _, idx = arguments.record_paths(args)

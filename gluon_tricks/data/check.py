@@ -6,6 +6,7 @@ record by record; after a bad magic word the scan resynchronises on the next ali
 payloads are decoded strictly (see codec), so corrupt JPEG data is named with its record instead
 of printed as a libjpeg warning.
 """
+import math
 import os
 import shutil
 import sys
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 import mxnet as mx
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import UsageError
@@ -101,87 +101,51 @@ def scan_frames(handle, size):
     """
     offset, ordinal = 0, 0
     while offset < size:
-        handle.seek(offset)
-        start, parts = offset, []
-        while True:
-            raw = handle.read(recordfile.FRAME_HEADER.size)
-            if len(raw) < recordfile.FRAME_HEADER.size:
-                yield "problem", ordinal, start, "truncated: file ends inside a record header"
-                return
-            magic, lrecord = recordfile.FRAME_HEADER.unpack(raw)
-            if magic != recordfile.MAGIC:
-                yield "problem", ordinal, start, ("bad magic 0x%08x (expected 0x%08x)"
-                                                  % (magic, recordfile.MAGIC))
-                resume = find_magic(handle, offset + 4)
-                if resume is None:
-                    return
-                offset, ordinal = resume, ordinal + 1
-                break
-            cflag, length = recordfile.split_lrecord(lrecord)
-            payload = handle.read(recordfile.padded(length))
-            offset += recordfile.FRAME_HEADER.size + recordfile.padded(length)
-            if len(payload) < length:
-                # Either the file is cut short or this length word is damaged: a later record
-                # start (magic words never occur aligned inside payloads) tells them apart.
-                resume = find_magic(handle, start + recordfile.FRAME_HEADER.size)
-                what = "truncated" if resume is None else "length field corrupted"
-                yield "problem", ordinal, start, ("%s: record needs %d payload bytes, only %d left "
-                                                  "in the file" % (what, length, len(payload)))
-                if resume is None:
-                    return
-                offset, ordinal = resume, ordinal + 1
-                break
-            parts.append(payload[:length])
-            continuing = len(parts) > 1
-            if cflag > recordfile.LAST or (cflag in (recordfile.WHOLE, recordfile.FIRST)) == continuing:
-                yield "problem", ordinal, start, "bad continuation flag %d" % cflag
-                ordinal += 1
-                break
-            if cflag in (recordfile.WHOLE, recordfile.LAST):
-                yield "record", ordinal, start, recordfile.MAGIC_BYTES.join(parts)
-                ordinal += 1
-                break
+        walk = recordfile.walk_record(handle, offset)
+        resume = walk.end
+        if walk.fault is None:
+            yield "record", ordinal, offset, recordfile.joined(walk.parts)
+        elif walk.fault == recordfile.CUT_HEADER:
+            yield "problem", ordinal, offset, "truncated: file ends inside a record header"
+            return
+        elif walk.fault == recordfile.NO_MAGIC:
+            yield "problem", ordinal, offset, ("bad magic 0x%08x (expected 0x%08x)"
+                                               % (walk.value, recordfile.MAGIC))
+            resume = find_magic(handle, walk.at + 4)
+        elif walk.fault == recordfile.CUT_PAYLOAD:
+            # Either the file is cut short or this length word is damaged: a later record
+            # start (magic words never occur aligned inside payloads) tells them apart.
+            resume = find_magic(handle, offset + recordfile.FRAME_HEADER.size)
+            what = "truncated" if resume is None else "length field corrupted"
+            yield "problem", ordinal, offset, ("%s: record needs %d payload bytes, only %d left "
+                                               "in the file" % ((what,) + walk.value))
+        else:
+            yield "problem", ordinal, offset, "bad continuation flag %d" % walk.value
+        if resume is None:
+            return
+        offset, ordinal = resume, ordinal + 1
 
 
 def check_payload(payload, decode, max_pixels=imagesize.MAX_PIXELS):
     """(labels, None) for a good image record payload, or (None, reason). Without ``decode``,
     the image's header alone is checked (a known format declaring at most ``max_pixels``)."""
-    header_size = recordfile.IMAGE_HEADER.size
-    if len(payload) < header_size:
-        return None, ("header unparsable: %d bytes, an image record header needs %d"
-                      % (len(payload), header_size))
-    flag, label, _, id2 = recordfile.IMAGE_HEADER.unpack_from(payload)
-    body = payload[header_size:]
-    if flag:
-        if flag > len(body) // 4:
-            return None, ("header unparsable: flag says %d float labels but only %d bytes follow"
-                          % (flag, len(body)))
-        labels = np.frombuffer(body, np.float32, flag).tolist()
-        body = body[4 * flag:]
-    else:
-        labels = [label]
-    if not all(np.isfinite(labels)):
+    parsed, problem = recordfile.parse_payload(payload)
+    if problem:
+        return None, "header unparsable: " + problem
+    labels, body = parsed.labels, parsed.image
+    if not all(math.isfinite(label) for label in labels):
         return None, "header unparsable: label is not a finite number"
     if not body:
         return None, "not a decodable image: empty image data"
-    if recordfile.checksum_mismatch(id2, body):
+    if recordfile.checksum_mismatch(parsed.id2, body):
         return None, "image data changed since prepare wrote it (checksum mismatch)"
     if codec.truncated_jpeg(body):
         return None, "not a decodable image: JPEG data is truncated (no end-of-image marker)"
     try:
-        if decode:   # strict, at the smallest scale: all entropy-coded data is read
-            codec.decode(body, 1, 1, max_pixels=max_pixels)
-        else:
-            codec.check_size(body, max_pixels)
+        codec.check_image(body, codec.STRICT if decode else codec.HEADER, max_pixels)
     except codec.DecodeError as err:
         return None, "%s; %d bytes starting %s" % (err, len(body), body[:8].hex())
     return labels, None
-
-
-def default_idx(rec_path):
-    """The .idx that sits next to ``rec_path``, or None."""
-    candidate = recordfile.index_path(rec_path)
-    return candidate if os.path.isfile(candidate) else None
 
 
 def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progress=True,
@@ -195,7 +159,9 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
                          % (idx_path, rec_path))
     if threads is not None:
         prepare.check_threads(threads)
-    idx_path = idx_path or default_idx(rec_path)
+    if idx_path is None:
+        beside = recordfile.index_path(rec_path)
+        idx_path = beside if os.path.isfile(beside) else None
     entries = recordfile.read_idx(idx_path) if idx_path else []
     size = os.path.getsize(rec_path)
     if not size:
@@ -239,10 +205,10 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
 def repair_outputs(rec_path, out_prefix):
     """The files ``--repair OUT`` writes: OUT.rec/.idx, plus .lst/.classes where the source has
     them. UsageError if any exists already, since nothing a user made is overwritten."""
-    source = os.path.splitext(rec_path)[0]
+    source = recordfile.companions(rec_path)
     paths = recordfile.output_paths(out_prefix)
     outputs = {"rec": paths["rec"], "idx": paths["idx"]}
-    outputs.update((ext, paths[ext]) for ext in ("lst", "classes") if os.path.isfile(source + "." + ext))
+    outputs.update((ext, paths[ext]) for ext in ("lst", "classes") if os.path.isfile(source[ext]))
     for path in outputs.values():
         if os.path.lexists(path):
             raise UsageError("%s already exists; --repair never overwrites anything, so name a new "
@@ -262,7 +228,7 @@ def repair(report, out_prefix):
     key_of = {offset: key for key, offset in recordfile.read_idx(report.idx_path)} if report.idx_path else {}
     next_key = max(key_of.values(), default=-1) + 1
     kept = set()
-    source = os.path.splitext(report.rec_path)[0]
+    source = recordfile.companions(report.rec_path)
     try:
         with recordfile.atomic_outputs(list(outputs.values())) as temps:
             temp_of = dict(zip(outputs, temps))
@@ -283,9 +249,9 @@ def repair(report, out_prefix):
                 raise UsageError("%s has no good record to copy; rebuild it with `gluon-tricks "
                                  "prepare ...`" % report.rec_path)
             if "lst" in outputs:
-                copy_lst_lines(source + ".lst", temp_of["lst"], kept)
+                copy_lst_lines(source["lst"], temp_of["lst"], kept)
             if "classes" in outputs:
-                shutil.copyfile(source + ".classes", temp_of["classes"])
+                shutil.copyfile(source["classes"], temp_of["classes"])
     except OSError as err:
         raise UsageError("cannot write %s: %s; choose a writable place for OUT"
                          % (err.filename or out_prefix, err.strerror or err)) from None

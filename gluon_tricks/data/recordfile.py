@@ -1,7 +1,10 @@
 """MXNet RecordIO file facts and helpers: the framing, atomic writing, and quick .rec/.idx checks.
 
 The framing (dmlc-core's RecordIO) is parsed here in plain Python so damaged files can be
-reported precisely instead of crashing the C++ reader.
+reported precisely instead of crashing the C++ reader. :func:`walk_record` (a record's frames)
+and :func:`parse_payload` (its IRHeader, labels and image) are the one reader: of the pre-scans
+here, of check-rec (data/check.py) and of the DALI backends' input; whether an image decodes is
+codec's :func:`~gluon_tricks.data.codec.check_image`, at the strictness each caller needs.
 """
 import contextlib
 import math
@@ -41,6 +44,12 @@ def padded(length):
 def output_paths(prefix):
     """The files a packed data set consists of, keyed by extension."""
     return {ext: prefix + "." + ext for ext in ("rec", "idx", "lst", "classes")}
+
+
+def companions(rec_path):
+    """The files of the data set ``rec_path`` belongs to (``train.rec`` → ``train.idx``,
+    ``train.lst``, ``train.classes``), keyed by extension, whether they exist or not."""
+    return output_paths(os.path.splitext(rec_path)[0])
 
 
 @contextlib.contextmanager
@@ -86,16 +95,98 @@ def read_classes(path):
         return [line.rstrip("\n") for line in handle if line.strip()]
 
 
-def read_frame_header(handle, offset):
-    """(cflag, length) of the frame at ``offset``, or None when no valid frame header is there."""
+def _frame_at(handle, offset, extra=0):
+    """(magic, cflag, length, up to ``extra`` payload bytes) of the frame header at ``offset``,
+    or None when the file ends inside it."""
     handle.seek(offset)
-    raw = handle.read(FRAME_HEADER.size)
+    raw = handle.read(FRAME_HEADER.size + extra)
     if len(raw) < FRAME_HEADER.size:
         return None
-    magic, lrecord = FRAME_HEADER.unpack(raw)
-    if magic != MAGIC:
-        return None
-    return split_lrecord(lrecord)
+    magic, lrecord = FRAME_HEADER.unpack_from(raw)
+    return (magic, *split_lrecord(lrecord), raw[FRAME_HEADER.size:])
+
+
+def read_frame_header(handle, offset):
+    """(cflag, length) of the frame at ``offset``, or None when no valid frame header is there."""
+    frame = _frame_at(handle, offset)
+    return frame[1:3] if frame and frame[0] == MAGIC else None
+
+
+# Why walking a record's frames stopped early (Walk.fault): the file ends inside a frame header,
+# no frame starts there (bad magic), the file ends inside a payload, a part out of order.
+CUT_HEADER, NO_MAGIC, CUT_PAYLOAD, BAD_FLAG = "header", "magic", "payload", "flag"
+
+
+class Walk(NamedTuple):
+    """The frames of one record read by :func:`walk_record`. ``fault`` is None when they form a
+    whole record; else the walk stopped at the frame at byte ``at`` for that reason, ``value``
+    being what was found there (the magic word, the cflag, or (length, bytes left)). ``end`` is
+    the byte after the last frame read, ``parts`` its payloads (when read), ``head`` the first
+    payload's first IRHeader bytes and ``length`` the first frame's payload length."""
+
+    fault: Optional[str]
+    at: int
+    value: object
+    end: int
+    parts: list
+    head: bytes
+    length: int
+
+
+def walk_record(handle, offset, payloads=True):
+    """Follow the record starting at ``offset`` through the parts of a split record (cflag
+    FIRST, MIDDLE..., LAST); returns a :class:`Walk`. Without ``payloads`` only the frame
+    headers (and the first IRHeader) are read."""
+    at, parts, head, first_length = offset, [], b"", 0
+    while True:
+        frame = _frame_at(handle, at, IMAGE_HEADER.size if at == offset else 0)
+        if frame is None:
+            return Walk(CUT_HEADER, at, None, at, parts, head, first_length)
+        magic, cflag, length, peek = frame
+        if magic != MAGIC:
+            return Walk(NO_MAGIC, at, magic, at, parts, head, first_length)
+        end = at + FRAME_HEADER.size + padded(length)
+        if at == offset:
+            head, first_length = peek[:length], length
+        if payloads:
+            handle.seek(at + FRAME_HEADER.size)
+            payload = handle.read(padded(length))
+            if len(payload) < length:
+                return Walk(CUT_PAYLOAD, at, (length, len(payload)), end, parts, head, first_length)
+            parts.append(payload[:length])
+        if cflag > LAST or (cflag in (WHOLE, FIRST)) != (at == offset):
+            return Walk(BAD_FLAG, at, cflag, end, parts, head, first_length)
+        if cflag in (WHOLE, LAST):
+            return Walk(None, at, None, end, parts, head, first_length)
+        at = end
+
+
+def joined(parts):
+    """A split record's payload: the writer split it at each magic word, which it dropped."""
+    return MAGIC_BYTES.join(parts)
+
+
+class Payload(NamedTuple):
+    """A record's payload read through its IRHeader: the labels (the header's one, or the
+    ``flag`` floats after it), the id2 field and the image bytes."""
+
+    labels: list
+    id2: int
+    image: bytes
+
+
+def parse_payload(payload):
+    """(Payload, None) of a record's bytes, or (None, why its IRHeader cannot be read)."""
+    if len(payload) < IMAGE_HEADER.size:
+        return None, ("%d bytes, an image record header needs %d"
+                      % (len(payload), IMAGE_HEADER.size))
+    flag, label, _, id2 = IMAGE_HEADER.unpack_from(payload)
+    start = IMAGE_HEADER.size + 4 * flag
+    if start > len(payload):
+        return None, ("flag says %d float labels but only %d bytes follow"
+                      % (flag, len(payload) - IMAGE_HEADER.size))
+    labels = list(struct.unpack_from("<%df" % flag, payload, IMAGE_HEADER.size)) if flag else [label]
+    return Payload(labels, id2, payload[start:]), None
 
 
 def require_record_pair(rec_path, idx_path):
@@ -135,7 +226,7 @@ def require_record_pair(rec_path, idx_path):
 
 def index_path(rec_path, idx_path=None):
     """``idx_path`` if given, else the ``.idx`` beside ``rec_path`` (``train.rec`` → ``train.idx``)."""
-    return idx_path or os.path.splitext(rec_path)[0] + ".idx"
+    return idx_path or companions(rec_path)["idx"]
 
 
 # prepare stores a CRC-32 of each image payload in the IRHeader's id2 field, which MXNet's and
@@ -164,31 +255,15 @@ class RecordScan(NamedTuple):
     distinct_labels: int
 
 
-def _frame_problem(handle, offset, size):
-    """(problem or None, end of the record's frames, its first IRHeader bytes, its first frame's
-    length) for a record starting at ``offset``; follows split records through their middle and
-    last parts."""
-    handle.seek(offset)
-    raw = handle.read(FRAME_HEADER.size + IMAGE_HEADER.size)
-    if len(raw) < FRAME_HEADER.size:
-        return "past the end of the file", None, b"", 0
-    magic, lrecord = FRAME_HEADER.unpack_from(raw)
-    if magic != MAGIC:
-        return "no record starts there (bad magic)", None, b"", 0
-    cflag, first_length = split_lrecord(lrecord)
-    if cflag not in (WHOLE, FIRST):
-        return "it is the middle of a split record", None, b"", 0
-    head = raw[FRAME_HEADER.size:FRAME_HEADER.size + first_length]
-    end = offset + FRAME_HEADER.size + padded(first_length)
-    while cflag != WHOLE and cflag != LAST:
-        frame = read_frame_header(handle, end)
-        if frame is None or frame[0] not in (MIDDLE, LAST):
-            return "its continuation at byte %d is damaged" % end, None, b"", 0
-        cflag, length = frame
-        end += FRAME_HEADER.size + padded(length)
-    if end > size:
-        return "it runs past the end of the file (%d bytes)" % size, None, b"", 0
-    return None, end, head, first_length
+def _frame_problem(walk, offset, size):
+    """What is wrong with the frames of the record at ``offset`` (a header-only :class:`Walk`),
+    in :func:`scan_records`'s words, or None."""
+    if walk.fault is None:
+        return ("it runs past the end of the file (%d bytes)" % size) if walk.end > size else None
+    if walk.at != offset:
+        return "its continuation at byte %d is damaged" % walk.at
+    return {CUT_HEADER: "past the end of the file", NO_MAGIC: "no record starts there (bad magic)",
+            BAD_FLAG: "it is the middle of a split record"}[walk.fault]
 
 
 def _labels(handle, offset, head, length):
@@ -196,13 +271,12 @@ def _labels(handle, offset, head, length):
     None when the first ``length`` payload bytes cannot hold them."""
     if len(head) < IMAGE_HEADER.size:
         return []
-    flag, label, _, _ = IMAGE_HEADER.unpack(head)
-    if flag == 0:
+    flag, label, _, _ = IMAGE_HEADER.unpack_from(head)
+    if not flag:      # the common case, kept short: this runs for every record before training
         return [label]
-    if IMAGE_HEADER.size + 4 * flag > length:
-        return None
-    handle.seek(offset + FRAME_HEADER.size + IMAGE_HEADER.size)
-    return list(struct.unpack("<%df" % flag, handle.read(4 * flag)))
+    handle.seek(offset + FRAME_HEADER.size)
+    parsed, _ = parse_payload(handle.read(min(length, IMAGE_HEADER.size + 4 * flag)))
+    return parsed and parsed.labels
 
 
 def scan_records(rec_path, idx_path, max_pixels=None):
@@ -225,14 +299,15 @@ def scan_records(rec_path, idx_path, max_pixels=None):
                 what = ("%d unindexed bytes before it" % (offset - expected) if offset > expected
                         else "it overlaps the record before")
                 bad.append("record %d at byte %d (%s)" % (key, offset, what))
-            problem, end, head, length = _frame_problem(handle, offset, size)
-            labels = None if problem else _labels(handle, offset, head, length)
+            walk = walk_record(handle, offset, payloads=False)
+            problem = _frame_problem(walk, offset, size)
+            labels = None if problem else _labels(handle, offset, walk.head, walk.length)
             if labels is None:
-                expected = None if problem else end   # where a damaged record ends is unknown
+                expected = None if problem else walk.end   # where a damaged record ends is unknown
                 problem = problem or "its header lists more labels than it holds"
                 bad.append("record %d at byte %d (%s)" % (key, offset, problem))
                 continue
-            expected = end
+            expected = walk.end
             wrong = [label for label in labels if not (math.isfinite(label) and label >= 0)]
             if wrong:
                 not_classes.append("record %d (byte %d) has label %s" % (key, offset, wrong[0]))
@@ -260,53 +335,32 @@ def scan_records(rec_path, idx_path, max_pixels=None):
 def _declared_size(handle, offset):
     """(height, width) the image of the record at ``offset`` declares in its header, or None;
     reads the header's few segments only (a split record's parts are joined first)."""
-    handle.seek(offset)
-    raw = handle.read(FRAME_HEADER.size + IMAGE_HEADER.size + imagesize.HEAD_BYTES)
-    if len(raw) < FRAME_HEADER.size + IMAGE_HEADER.size:
+    frame = _frame_at(handle, offset, IMAGE_HEADER.size + imagesize.HEAD_BYTES)
+    if frame is None or len(frame[3]) < IMAGE_HEADER.size:
         return None
-    cflag, length = split_lrecord(FRAME_HEADER.unpack_from(raw)[1])
+    _, cflag, length, peek = frame
     if cflag != WHOLE:
         record = read_record(handle, offset)
         return imagesize.size_of_bytes(record[1]) if record and record[1] else None
-    labels = IMAGE_HEADER.unpack_from(raw, FRAME_HEADER.size)[0]
-    skip = FRAME_HEADER.size + IMAGE_HEADER.size + 4 * labels
-    return imagesize.size_of_stream(handle, offset + skip, length + FRAME_HEADER.size - skip,
-                                    raw[skip:FRAME_HEADER.size + length])
+    skip = IMAGE_HEADER.size + 4 * IMAGE_HEADER.unpack_from(peek)[0]
+    return imagesize.size_of_stream(handle, offset + FRAME_HEADER.size + skip, length - skip,
+                                    peek[skip:length])
 
 
 def read_record(handle, offset):
     """(label, image bytes) of the record at ``offset`` (split records joined, IRHeader removed;
-    the first label when the header carries several), or None when the framing is damaged."""
-    parts, pos, cflag = [], offset, None
-    while cflag not in (WHOLE, LAST):
-        frame = read_frame_header(handle, pos)
-        if frame is None:
-            return None
-        cflag, length = frame
-        parts.append(handle.read(length))
-        pos += FRAME_HEADER.size + padded(length)
-    data = b"".join(parts)
-    if len(data) < IMAGE_HEADER.size:
-        return None
-    flag, label, _, _ = IMAGE_HEADER.unpack_from(data)
-    start = IMAGE_HEADER.size + 4 * flag
-    if len(data) < start:
-        return None
-    if flag:
-        label = struct.unpack_from("<f", data, IMAGE_HEADER.size)[0]
-    return label, data[start:]
+    the first label when the header carries several), or None when it is damaged."""
+    walk = walk_record(handle, offset)
+    parsed = None if walk.fault else parse_payload(joined(walk.parts))[0]
+    return parsed and (parsed.labels[0], parsed.image)
 
 
 def undecodable_records(rec_path, idx_path, threads=4, entries=None,
                         max_pixels=imagesize.MAX_PIXELS):
-    """(key, byte offset) of every record (or of ``entries``, such pairs) whose image OpenCV
-    cannot decode, in file order; images declaring more than ``max_pixels`` pixels are counted
-    among them, not decoded.
-
-    Decodes at a quarter of the size (libjpeg still reads every byte, so it fails where a full
-    decode fails) to keep a pass over a validation set short."""
-    import cv2
-    import numpy as np
+    """(key, byte offset) of every record (or of ``entries``, such pairs) whose image does not
+    pass codec's quick decode check, in file order; images declaring more than ``max_pixels``
+    pixels are counted among them, not decoded."""
+    from . import codec    # OpenCV and libjpeg-turbo, only for commands that decode
 
     entries = sorted(set(read_idx(idx_path) if entries is None else entries),
                      key=lambda entry: entry[1])
@@ -314,11 +368,11 @@ def undecodable_records(rec_path, idx_path, threads=4, entries=None,
     def check(entry):
         with open(rec_path, "rb") as handle:
             record = read_record(handle, entry[1])
-        data = record and record[1]
-        if not data or imagesize.too_many_pixels(imagesize.size_of_bytes(data), max_pixels):
+        try:
+            codec.check_image(record[1] if record else b"", codec.QUICK, max_pixels)
+        except codec.DecodeError:
             return entry
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
-        return entry if image is None or image.size == 0 else None
+        return None
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
         return [entry for entry in pool.map(check, entries, chunksize=256) if entry]

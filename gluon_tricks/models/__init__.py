@@ -64,10 +64,21 @@ def infer_shapes(net, input_size, name="model"):
             dict(zip(internals.list_outputs(), out_shapes)))
 
 
+# The smallest input side: every network here downsamples by 32 before its global pooling.
+MIN_INPUT_SIZE = 32
+
+
+def check_min_input_size(input_size):
+    """UsageError when ``--input-size`` is below MIN_INPUT_SIZE."""
+    if input_size < MIN_INPUT_SIZE:
+        raise UsageError("--input-size must be at least %d pixels, got %d"
+                         % (MIN_INPUT_SIZE, input_size))
+
+
 def check_input_size(name, input_size):
     """UsageError unless model ``name`` accepts ``input_size``² images (Inception-V3 needs 299)."""
     infer_shapes(get_model(name, classes=2), input_size, name)
 
 
 __all__ = ["get_model", "list_models", "default_input_size", "initialize", "infer_shapes",
-           "check_input_size"]
+           "check_input_size", "check_min_input_size"]

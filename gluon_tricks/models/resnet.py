@@ -177,11 +177,6 @@ class ResNet(HybridBlock):
         self._names[id(block)] = path
         return _attach(self, path, block)
 
-    @property
-    def classifier_name(self):
-        """The classifier's structural name: ``fc`` (v1b/c/d layout) or ``output`` (v1)."""
-        return self._fc_name
-
     def part(self, first_stage=1, last_stage=4, stem=True):
         """A HybridBlock running the stem (if ``stem``) and stages ``first_stage``..``last_stage``
         (1-based) on this network's own blocks, registered under the same structural names."""

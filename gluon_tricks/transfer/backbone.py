@@ -9,7 +9,7 @@ import mxnet as mx
 from .. import checkpoint, framework
 from ..errors import UsageError, shown
 from ..models import resnet
-from ..weights import named_arrays, resolve_params
+from ..weights import load_all_but_classifier, resolve_params
 
 # The ResNets a §6 head can sit on: every variant the paper's Table 8-9 rows use (B, D) and the
 # others, at every depth.
@@ -44,38 +44,17 @@ def resolve(path):
 
 
 def load(net, name, path, ctx=None):
-    """Load the weights of ``path`` into backbone ``net`` (model ``name``) strictly; returns a
-    :class:`Backbone`. ``ctx`` is a list of contexts (default: CPU).
-
-    Every parameter of ``net`` except its classifier must be in the file with the same shape,
-    and the file may hold nothing else but the classifier; anything else is a one-line
-    UsageError naming the file.
-    """
+    """Load the weights of ``path`` into backbone ``net`` (model ``name``) strictly (see
+    :func:`~gluon_tricks.weights.load_all_but_classifier`), the classifier left out; returns a
+    :class:`Backbone`. ``ctx`` is a list of contexts (default: CPU)."""
     path = resolve(path)
-    arrays = named_arrays(path)
-    head = net.classifier_name + "."
-    wanted = {key: p for key, p in framework.structural_params(net).items()
-              if not key.startswith(head)}
-    ignored = sorted(key for key in arrays if key.startswith(head))
-    missing = sorted(set(wanted) - set(arrays))
-    extra = sorted(set(arrays) - set(wanted) - set(ignored))
-    if missing or extra:
-        what = ("lacks %d backbone array(s), e.g. %s" % (len(missing), ", ".join(missing[:3]))
-                if missing else "has %d array(s) no %s has, e.g. %s"
-                % (len(extra), name, ", ".join(extra[:3])))
-        raise UsageError("%s %s: it is not a %s classifier; check --backbone and "
-                         "--backbone-params" % (path, what, name))
     # Settle the deferred shapes with one small forward, then copy the arrays in.
     ctx = ctx or [mx.cpu()]
     net.initialize(mx.init.Zero(), ctx=ctx, force_reinit=True)
     net(mx.nd.zeros((1, 3, 64, 64), ctx=ctx[0]))
-    for key, param in wanted.items():
-        value = arrays[key]
-        if tuple(param.shape) != value.shape:
-            raise UsageError("%s: %s has shape %s, %s needs %s; check --backbone"
-                             % (path, key, value.shape, name, param.shape))
-        param.set_data(value.astype(param.dtype))
-    return Backbone(net, path, ignored)
+    copied = load_all_but_classifier(net, path, name, "--backbone and --backbone-params",
+                                     classifier=False)
+    return Backbone(net, path, copied.left_out)
 
 
 def freeze(blocks):
