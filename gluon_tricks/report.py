@@ -6,7 +6,7 @@ be rewritten for any finished run; the demo writes one after training.
 import os
 from typing import NamedTuple, Optional
 
-from . import atomic, textfile
+from . import atomic, runconfig
 from .errors import UsageError
 from .runcore import folder
 from .runlog import METRICS_FILE, read_metrics
@@ -59,10 +59,11 @@ class RunSummary(NamedTuple):
 
 def read_config(run_dir):
     """The run's resolved TrainConfig as the dict its config.json holds."""
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isfile(path):
-        raise UsageError("%s is not a finished run folder: it has no config.json" % run_dir)
-    return textfile.load_json(path, "the run's %s" % path)
+    saved = runconfig.read(run_dir)
+    if saved is None:
+        raise UsageError("%s is not a finished run folder: it has no %s"
+                         % (run_dir, runconfig.CONFIG_FILE))
+    return saved
 
 
 def summarize(run_dir, config=None):

@@ -13,6 +13,7 @@ from . import checkpoint, framework, runconfig
 from .errors import UsageError, shown
 from .models import (check_input_size, check_min_input_size, check_model, default_input_size,
                      get_model)
+from .runcore.folder import CHECKPOINTS
 from .zoo import zoo_model
 
 # The classifier in GluonCV's structural names: ``fc`` (ResNet v1b/c/d), ``output`` (ResNet v1,
@@ -52,7 +53,7 @@ def resolve_params(path, role="model", flag="--params", checkpoint_name=None):
                          "model.params or a run folder with %s" % (role, path, flag))
     if os.path.isfile(os.path.join(path, checkpoint.MODEL_FILE)):
         return os.path.join(path, checkpoint.MODEL_FILE)
-    root = os.path.join(path, "checkpoints")
+    root = os.path.join(path, CHECKPOINTS)
     root = root if os.path.isdir(root) else path
     names = checkpoint_names(root)
     if not names:

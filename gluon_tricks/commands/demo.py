@@ -95,9 +95,8 @@ def train_command(given):
 def run(args):
     from ..train import train
     start = time.time()
-    for name in ("epochs", "input_size", "batch_size", "train_per_class", "val_per_class", "threads"):
-        if getattr(args, name) < 1:
-            raise UsageError("--%s must be ≥ 1, got %d" % (name.replace("_", "-"), getattr(args, name)))
+    arguments.check_at_least(args, 1, "epochs", "input_size", "batch_size", "train_per_class",
+                             "val_per_class", "threads")
     usable_contexts(args.devices)
     data_dir = args.data_dir or os.path.join(args.out, "data")
     given = train_settings(args, data_dir)

@@ -17,12 +17,12 @@ import glob
 import os
 import shutil
 
-from .. import atomic, checkpoint, outputs, textfile
+from .. import atomic, checkpoint, outputs, runconfig
 from ..errors import UsageError
 from ..logfile import copy_output
+from ..runconfig import CONFIG_FILE
 from ..runlog import METRICS_FILE, MetricsLog, cut_metrics
 
-CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 REPORT_FILE = "report.md"
@@ -42,7 +42,7 @@ class RunFolder:
 
     @property
     def config_path(self):
-        return self.join(CONFIG_FILE)
+        return runconfig.config_path(self.path)
 
     @property
     def metrics_path(self):
@@ -95,10 +95,11 @@ class RunFolder:
         newest = self.newest_checkpoint()
         if newest is not None:
             return checkpoint.read_state(newest)["config"]
-        if not os.path.isfile(self.config_path):
+        saved = runconfig.read(self.path)
+        if saved is None:
             raise UsageError("--resume %s: no run there (no %s, no checkpoint); start a new run "
                              "with --save-dir %s" % (self.path, CONFIG_FILE, self.path))
-        return textfile.load_json(self.config_path, "the run's %s" % self.config_path)
+        return saved
 
     @contextlib.contextmanager
     def opened(self, log_path):

@@ -9,6 +9,7 @@ import mxnet as mx
 from .. import checkpoint, framework
 from ..errors import UsageError, shown
 from ..models import resnet
+from ..runcore.folder import CHECKPOINTS
 from ..weights import load_all_but_classifier, resolve_params
 
 # The ResNets a §6 head can sit on: every variant the paper's Table 8-9 rows use (B, D) and the
@@ -37,7 +38,7 @@ def resolve(path):
     folder (see :func:`~gluon_tricks.weights.resolve_params`); a run folder's
     ``checkpoints/best/model.params`` (the recipes' default) is taken even without the rest of a
     checkpoint beside it."""
-    best = os.path.join(path, "checkpoints", "best", checkpoint.MODEL_FILE)
+    best = os.path.join(path, CHECKPOINTS, checkpoint.BEST_NAME, checkpoint.MODEL_FILE)
     if os.path.isdir(path) and os.path.isfile(best):
         return best
     return resolve_params(path, role="backbone", flag="--backbone-params")
