@@ -189,7 +189,7 @@ class TrainConfig(RunConfig):
                                         metavar="FILE", help="its index (default: beside it)")
     threads: int = option(4, "-j", "--threads", "--num-data-workers", group=DATA, minimum=0,
                           exclusive=True, metavar="N", help="decoding threads",
-                          unobservable="speed only: every backend yields the same batches with "
+                          unobservable="speed only: the batches are the same with "
                                        "any thread count (benchmarks/ measure the speed)")
     batches_per_epoch: int = option(0, "--batches-per-epoch", group=DATA, minimum=0,
                                     metavar="N", help="cap on steps per epoch (0: a full pass)")

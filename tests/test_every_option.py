@@ -339,8 +339,8 @@ class Views:
         return dict(error=error, said=out.getvalue(), **written(folder))
 
     def cli(self, argv, folder):
-        """``gluon-tricks ARGV``: exit code, what it printed (its img/s line left out) and the
-        bytes of every file it wrote. Names count networks from 0, as in a process of its own
+        """``gluon-tricks ARGV``: exit code, what it printed (lines with timings left out) and
+        the bytes of every file it wrote. Names count networks from 0, as in a process of its own
         (an export's files hold them)."""
         out, err = io.StringIO(), io.StringIO()
         with contextlib.chdir(folder), contextlib.redirect_stdout(out), \

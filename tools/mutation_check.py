@@ -13,8 +13,9 @@ files are never edited.
     python tools/mutation_check.py --list       # names and targeted tests only
     python tools/mutation_check.py --markdown   # the table as Markdown (tests/README.md)
 
-Run on demand, not in CI: a few minutes on 2 cores (2 min 20 s measured). First the targeted tests run once
-unmutated (they must pass, else a "caught" would mean nothing; --skip-baseline skips that).
+Run on demand, not in CI: minutes on 2 cores (9 min measured for 58, cores shared). First
+the targeted tests run once unmutated (they must pass, else a "caught" would mean nothing;
+--skip-baseline skips that).
 Exit status 0 only if every mutation was caught.
 """
 import argparse
