@@ -128,3 +128,16 @@ def weights_source(args):
                          "checkpoint or a run folder)")
     return find_source(args.source or args.params, args.model, args.classes, args.input_size,
                        args.checkpoint)
+
+
+def add_config_flags(parser, recomputed=""):
+    """``--print-config`` and ``--config FILE``, the round trip of a command's declared options;
+    ``recomputed`` names what the command computes again from a file's values."""
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved configuration as JSON and exit (no data or "
+                             "weights read)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="settings from FILE: what --print-config printed, or a run's "
+                             "config.json (JSON; YAML if named .yaml/.yml); flags given with it "
+                             "win%s; where the run writes, --resume, --overwrite and "
+                             "--max-image-pixels come from flags only" % recomputed)

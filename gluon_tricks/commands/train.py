@@ -16,14 +16,8 @@ def configure(p):
     arguments.add_devices(p, default=None, group=groups.get("devices"))
     imagesize.add_argument(groups["data"], default=None)
     gluoncv.add_arguments(p)
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved configuration as JSON and exit")
-    p.add_argument("--config", metavar="FILE",
-                   help="settings from FILE: what --print-config printed, or a run's config.json "
-                        "(JSON; YAML if named .yaml/.yml); flags given with it win, and totals "
-                        "(batch, lr under --lr-per-256, devices) are computed again; where the "
-                        "run writes, --resume, --overwrite and --max-image-pixels come from flags "
-                        "only")
+    arguments.add_config_flags(p, ", and totals (batch, lr under --lr-per-256, devices) are "
+                                  "computed again")
 
 
 def config_from_args(args, env=os.environ):

@@ -15,13 +15,7 @@ def configure(p, cls):
     groups = options.add_arguments(p, cls)
     arguments.add_devices(p, default=None)
     imagesize.add_argument(groups["data"], default=None)
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved settings as JSON and exit (no data or weights read)")
-    p.add_argument("--config", metavar="FILE",
-                   help="settings from FILE: what --print-config printed, or a run's config.json "
-                        "(JSON; YAML if named .yaml/.yml); flags given with it win; where the "
-                        "run writes, --resume, --overwrite and --max-image-pixels come from flags "
-                        "only")
+    arguments.add_config_flags(p)
 
 
 def config_from_args(args, cls):
