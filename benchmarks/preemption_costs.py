@@ -21,7 +21,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 
 from gluon_tricks import checkpoint
-from gluon_tricks.data import dali, record
+from gluon_tricks.data import dali, recorditer
 from gluon_tricks.models import get_model, initialize
 
 
@@ -83,9 +83,9 @@ def main():
         rec, idx = os.path.join(demo, "train.rec"), os.path.join(demo, "train.idx")
         size, skip, bs = 224, args.skip_batches, args.batch_size
         readers = {
-            "rec": (lambda: iter(record.train_iter(rec, idx, bs, size, threads=args.threads,
+            "rec": (lambda: iter(recorditer.train_iter(rec, idx, bs, size, threads=args.threads,
                                                    seed=1)),
-                    lambda: iter(record.train_iter(rec, idx, bs, size, threads=args.threads,
+                    lambda: iter(recorditer.train_iter(rec, idx, bs, size, threads=args.threads,
                                                    seed=1))),
             "dali-cpu": (lambda: iter(dali.train_iter(rec, idx, bs, size, threads=args.threads,
                                                       seed=1, epoch=0)),

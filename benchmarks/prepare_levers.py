@@ -22,10 +22,11 @@ import mxnet as mx
 import numpy as np
 import simplejpeg
 
-from gluon_tricks.data import codec, prepare
+from gluon_tricks.data import codec
+from gluon_tricks.datasets import pack
 
 cv2.setNumThreads(1)
-OPTIONS = prepare.EncodeOptions(resize=256, quality=90, threads=1, progress=False)
+OPTIONS = pack.EncodeOptions(resize=256, quality=90, threads=1, progress=False)
 
 
 def cv2_encode(image):
@@ -109,8 +110,8 @@ def turbo_margin_2(path):
 
 
 def shipped(path):
-    """What prepare runs now: prepare.encode_image (1/2, 1/4, 1/8 keeping 1.5 × the output size)."""
-    return prepare.encode_image(path, OPTIONS)[0]
+    """What prepare runs now: pack.encode_image (1/2, 1/4, 1/8 keeping 1.5 × the output size)."""
+    return pack.encode_image(path, OPTIONS)[0]
 
 
 VARIANTS = [im2rec_like, before, opencv_reduced, turbo_decode_opencv_encode, turbo_full,
@@ -176,7 +177,7 @@ def pool_seconds(paths, workers, rounds):
             shipped(path)
 
     def threads():
-        for _ in prepare.ordered_map(shipped, paths, workers):
+        for _ in pack.ordered_map(shipped, paths, workers):
             pass
 
     def processes():
@@ -224,7 +225,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    paths = sorted(item.path for item in prepare.list_class_folder(args.src)[1])
+    paths = sorted(item.path for item in pack.list_class_folder(args.src)[1])
     times = per_image_ms(paths, args.rounds)
     quality_paths = paths[::5]
     base = times["im2rec_like"]

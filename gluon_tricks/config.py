@@ -23,7 +23,7 @@ from .data.augment import AUGS, on_device
 from .data.backends import DALI, DEFAULT as DEFAULT_BACKEND
 from .data.imagesize import MAX_PIXELS
 from .data.mixup import PAIRINGS
-from .data.record import check_batch_fits
+from .data.recorditer import check_batch_fits
 from .data.recordfile import companions, index_path, scan_records
 from .distributed import KVSTORES
 from .errors import UsageError, shown

@@ -4,7 +4,7 @@ import time
 import mxnet as mx
 import numpy as np
 
-from .data.record import split_to_contexts
+from .data.recorditer import split_to_contexts
 
 
 def batch_outputs(net, batches, contexts, dtype="float32", limit=0):

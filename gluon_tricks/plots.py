@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from . import atomic, runconfig
 from .errors import UsageError, shown
 from .lr_scheduler import lr_curve, make_scheduler, scheduler_from_config
-from .runlog import read_metrics
+from .runcore.metrics import read_metrics
 
 IMAGENET_TRAIN_IMAGES = 1281167
 DPI = 120
@@ -103,7 +103,7 @@ def _integer_ticks(ax):
 
 
 def run_figures(events, config=None):
-    """The figures of a run's metrics events (see :mod:`gluon_tricks.runlog`), by file name.
+    """The figures of a run's metrics events (see :mod:`gluon_tricks.runcore.metrics`), by file name.
 
     lr.png draws the schedule the run's ``config`` (its config.json) defines at every update,
     with the logged lr as markers; without a config only the logged points. loss.png has the

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gluon_tricks.commands.train import config_from_args, configure  # noqa: E402
 from gluon_tricks.distributed import Distribution  # noqa: E402
-from gluon_tricks.train import Run  # noqa: E402
+from gluon_tricks.classification import Run  # noqa: E402
 
 
 def main(argv=None):

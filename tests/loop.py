@@ -1,11 +1,11 @@
-"""Test helper: a real training run (``gluon_tricks.train.Run``) built from ``train`` flags, and
+"""Test helper: a real training run (``gluon_tricks.classification.Run``) built from ``train`` flags, and
 recorders that watch what its networks receive and return through MXNet's own block hooks."""
 import numpy as np
 
 from gluon_tricks.cli import OneLineParser
 from gluon_tricks.commands.train import config_from_args, configure
 from gluon_tricks.distributed import Distribution
-from gluon_tricks.train import Run
+from gluon_tricks.classification import Run
 
 # resnet18_v1b at 32 px on 4 classes: the smallest real ResNet the loop trains.
 TINY = ("--model", "resnet18_v1b", "--input-size", "32", "--classes", "4", "--batch-size", "8",

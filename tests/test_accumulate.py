@@ -11,7 +11,7 @@ from gluon_tricks.config import build
 from gluon_tricks.distributed import Distribution
 from gluon_tricks.lr_scheduler import scheduler_from_config
 from gluon_tricks.precision import LossScaler
-from gluon_tricks.train import Run, accumulate_gradients, optimizer_params
+from gluon_tricks.classification import Run, accumulate_gradients, optimizer_params
 
 from cli import run_cli
 from test_train import ALL_TRICKS, TINY, params_of

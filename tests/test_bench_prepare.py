@@ -6,8 +6,8 @@ import pytest
 
 from cli import one_line_error, run_cli
 from gluon_tricks.atomic import MARK
-from gluon_tricks.bench import prepare as bench
-from gluon_tricks.data import prepare
+from gluon_tricks.bench import packing as bench
+from gluon_tricks.datasets import pack
 from gluon_tricks.errors import UsageError
 
 
@@ -25,7 +25,7 @@ def test_imagenet_like_sizes_are_mostly_300_to_500_with_one_in_seven_large():
 def test_make_imagenet_like_writes_jpegs_and_never_overwrites(tmp_path):
     folder = str(tmp_path / "inet")
     sizes = bench.make_imagenet_like(folder, 12, classes=3, threads=2)
-    classes, items, skipped = prepare.list_class_folder(folder)
+    classes, items, skipped = pack.list_class_folder(folder)
     assert classes == ["c00", "c01", "c02"] and len(items) == 12 and not skipped
     assert not [name for name in os.listdir(tmp_path) if MARK in name]
     with pytest.raises(UsageError, match="already exists"):

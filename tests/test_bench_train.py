@@ -3,7 +3,7 @@ from cli import one_line_error, run_cli
 
 
 def test_bench_train_prints_both_comparisons(tmp_path):
-    from gluon_tricks.data.demo import make_demo_data
+    from gluon_tricks.datasets.demo import make_demo_data
     paths = make_demo_data(str(tmp_path / "demo"), classes=3, train_per_class=4, val_per_class=1,
                            threads=2, progress=False)
     proc = run_cli("bench", "train", "--rec", paths["train_rec"], "--model", "resnet18_v1b",

@@ -11,7 +11,8 @@ import simplejpeg
 
 from cli import one_line_error, run_cli
 from gluon_tricks.atomic import MARK
-from gluon_tricks.data import check, codec, prepare, recordfile
+from gluon_tricks.data import codec, recordfile
+from gluon_tricks.datasets import check, pack
 from gluon_tricks.errors import UsageError
 
 COUNT = 6
@@ -285,8 +286,8 @@ def test_payload_checksum_from_prepare_catches_corruption_no_decoder_sees(tmp_pa
         cv2.imwrite(str(tmp_path / "src" / "a" / ("%d.jpg" % seed)), cv2.imdecode(
             np.frombuffer(jpeg(seed, side=96), np.uint8), 1))
     prefix = str(tmp_path / "data")
-    prepare.prepare_folder(str(tmp_path / "src"), prefix,
-                           prepare.EncodeOptions(shuffle=False, threads=2, progress=False))
+    pack.prepare_folder(str(tmp_path / "src"), prefix,
+                           pack.EncodeOptions(shuffle=False, threads=2, progress=False))
     offsets = dict(recordfile.read_idx(prefix + ".idx"))
     assert scan(prefix + ".rec").clean
     at = recordfile.FRAME_HEADER.size + recordfile.IMAGE_HEADER.size + 274

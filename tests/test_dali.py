@@ -16,10 +16,10 @@ from cli import ROOT, one_line_error, run, run_cli
 from loop import make_run
 
 from gluon_tricks.data import dali, sampling
-from gluon_tricks.data.record import DeviceBatch, split_to_contexts, val_iter
+from gluon_tricks.data.recorditer import DeviceBatch, split_to_contexts, val_iter
 from gluon_tricks.data.recordfile import FRAME_HEADER, IMAGE_HEADER, read_idx, undecodable_records
 from gluon_tricks.errors import UsageError
-from gluon_tricks.train import micro_batches
+from gluon_tricks.classification import micro_batches
 
 CLASSES = 10
 

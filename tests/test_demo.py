@@ -9,7 +9,7 @@ from cli import one_line_error, run_cli
 from gluon_tricks.commands import demo
 from gluon_tricks.errors import UsageError
 from gluon_tricks.runcore.folder import RunFolder
-from gluon_tricks.runlog import read_metrics
+from gluon_tricks.runcore.metrics import read_metrics
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

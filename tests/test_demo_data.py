@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from cli import one_line_error, run_cli
-from gluon_tricks.data import demo, recordfile
+from gluon_tricks.data import recordfile
+from gluon_tricks.datasets import demo
 from gluon_tricks.errors import UsageError
 
 TRAIN, VAL = 16, 8

@@ -15,7 +15,7 @@ import pytest
 
 from _records import write_rec
 from cli import ROOT, one_line_error, run, run_cli, start
-from gluon_tricks.data.demo import make_demo_data
+from gluon_tricks.datasets.demo import make_demo_data
 
 DRIVER = os.path.join(ROOT, "tests", "dist_driver.py")
 HOROVODRUN = os.path.join(os.path.dirname(sys.executable), "horovodrun")

@@ -22,7 +22,7 @@ NORMALIZE = dict(mean_r=123.68, mean_g=116.779, mean_b=103.939,
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from gluon_tricks.data.demo import make_demo_data
+    from gluon_tricks.datasets.demo import make_demo_data
     out = tmp_path_factory.mktemp("eval-demo")
     return make_demo_data(str(out), classes=CLASSES, train_per_class=4, val_per_class=6,
                           threads=2, progress=False)

@@ -35,8 +35,8 @@ from gluon_tricks.config import TrainConfig
 from gluon_tricks.distributed import Distribution
 from gluon_tricks.errors import GluonTricksError
 from gluon_tricks.precision import apply_update
-from gluon_tricks.runlog import MetricsLog, Progress
-from gluon_tricks.train import Run, train
+from gluon_tricks.runcore.metrics import MetricsLog, Progress
+from gluon_tricks.classification import Run, train
 
 SCOPE = ("train", "prepare", "check-rec", "eval", "export")
 NOT_YET = "outside issue 25, which asked for train, prepare, check-rec, eval and export"

@@ -6,7 +6,7 @@ from PIL import Image
 
 from cli import one_line_error, run_cli
 from gluon_tricks.commands import figures
-from gluon_tricks.data.demo import make_demo_data
+from gluon_tricks.datasets.demo import make_demo_data
 
 STATIC = ("fig3a_lr_schedules.png", "fig4a_logit_gap.png", "table5.png")
 

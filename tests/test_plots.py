@@ -12,7 +12,7 @@ from gluon_tricks.lr_scheduler import lr_curve, make_scheduler
 from gluon_tricks.plots import (logit_gaps, lr_schedule_curves, optimal_logit_gap,
                                 plot_gap_histograms, plot_logit_gap, plot_lr_schedules, plot_run,
                                 run_figures)
-from gluon_tricks.runlog import MetricsLog, read_metrics
+from gluon_tricks.runcore.metrics import MetricsLog, read_metrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

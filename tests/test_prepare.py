@@ -11,8 +11,9 @@ import simplejpeg
 from cli import one_line_error, run_cli
 from gluon_tricks import cli
 from gluon_tricks.atomic import MARK
-from gluon_tricks.bench.prepare import photo_like
-from gluon_tricks.data import codec, prepare, recordfile
+from gluon_tricks.bench.packing import photo_like
+from gluon_tricks.data import codec, recordfile
+from gluon_tricks.datasets import pack
 from gluon_tricks.errors import UsageError
 
 QUIET = dict(threads=2, progress=False)
@@ -65,7 +66,7 @@ def read_lst(prefix):
 def test_folder_round_trip_matches_sources_and_real_loader(tree, tmp_path):
     src, counts = tree
     prefix = str(tmp_path / "out" / "data")
-    result = prepare.prepare_folder(str(src), prefix, prepare.EncodeOptions(**QUIET))
+    result = pack.prepare_folder(str(src), prefix, pack.EncodeOptions(**QUIET))
 
     classes = sorted(counts)
     assert recordfile.read_classes(prefix + ".classes") == classes
@@ -107,7 +108,7 @@ def test_folder_cli_prints_summary_with_skipped_files(tree, tmp_path, capsys):
 def test_resize_sets_shorter_side_and_keeps_aspect(tree, tmp_path):
     src, _ = tree
     prefix = str(tmp_path / "small")
-    prepare.prepare_folder(str(src), prefix, prepare.EncodeOptions(resize=20, **QUIET))
+    pack.prepare_folder(str(src), prefix, pack.EncodeOptions(resize=20, **QUIET))
     _, rows = read_records(prefix)
     for (_, image, _), (_, _, relpath) in zip(rows, read_lst(prefix)):
         source = cv2.imread(str(src / relpath))
@@ -118,7 +119,7 @@ def test_resize_sets_shorter_side_and_keeps_aspect(tree, tmp_path):
 def test_pass_through_stores_source_bytes(tree, tmp_path):
     src, _ = tree
     prefix = str(tmp_path / "raw")
-    result = prepare.prepare_folder(str(src), prefix, prepare.EncodeOptions(pass_through=True, **QUIET))
+    result = pack.prepare_folder(str(src), prefix, pack.EncodeOptions(pass_through=True, **QUIET))
     assert result.images == 9
     _, rows = read_records(prefix)
     for (_, _, payload), (_, _, relpath) in zip(rows, read_lst(prefix)):
@@ -129,10 +130,10 @@ def test_shuffle_is_seeded_and_no_shuffle_is_sorted(tree, tmp_path):
     src, _ = tree
     orders = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        prepare.prepare_folder(str(src), str(tmp_path / name), prepare.EncodeOptions(seed=seed, **QUIET))
+        pack.prepare_folder(str(src), str(tmp_path / name), pack.EncodeOptions(seed=seed, **QUIET))
         orders.append([path for _, _, path in read_lst(str(tmp_path / name))])
     assert orders[0] == orders[1] != orders[2]
-    prepare.prepare_folder(str(src), str(tmp_path / "d"), prepare.EncodeOptions(shuffle=False, **QUIET))
+    pack.prepare_folder(str(src), str(tmp_path / "d"), pack.EncodeOptions(shuffle=False, **QUIET))
     paths = [path for _, _, path in read_lst(str(tmp_path / "d"))]
     assert paths == sorted(paths)
 
@@ -140,9 +141,9 @@ def test_shuffle_is_seeded_and_no_shuffle_is_sorted(tree, tmp_path):
 def test_failure_mid_write_leaves_no_finished_looking_files(tree, tmp_path, monkeypatch):
     src, _ = tree
     prefix = str(tmp_path / "data")
-    prepare.prepare_folder(str(src), prefix, prepare.EncodeOptions(shuffle=False, **QUIET))
+    pack.prepare_folder(str(src), prefix, pack.EncodeOptions(shuffle=False, **QUIET))
     old = {ext: open(path, "rb").read() for ext, path in recordfile.output_paths(prefix).items()}
-    real_encode, calls = prepare.encode_image, []
+    real_encode, calls = pack.encode_image, []
 
     def failing_encode(path, options):
         calls.append(path)
@@ -150,12 +151,12 @@ def test_failure_mid_write_leaves_no_finished_looking_files(tree, tmp_path, monk
             raise RuntimeError("disk on fire")
         return real_encode(path, options)
 
-    monkeypatch.setattr(prepare, "encode_image", failing_encode)
+    monkeypatch.setattr(pack, "encode_image", failing_encode)
     fresh = str(tmp_path / "fresh")
     for target in (fresh, prefix):
         calls.clear()
         with pytest.raises(RuntimeError, match="disk on fire"):
-            prepare.prepare_folder(str(src), target, prepare.EncodeOptions(**QUIET))
+            pack.prepare_folder(str(src), target, pack.EncodeOptions(**QUIET))
     assert not any(os.path.exists(path) for path in recordfile.output_paths(fresh).values())
     assert {ext: open(path, "rb").read() for ext, path in recordfile.output_paths(prefix).items()} == old
     assert not [name for name in os.listdir(tmp_path) if MARK in name]
@@ -164,7 +165,7 @@ def test_failure_mid_write_leaves_no_finished_looking_files(tree, tmp_path, monk
 def test_leftovers_of_a_killed_run_are_pointed_out(tree, tmp_path, capsys):
     src, _ = tree
     (tmp_path / ".data.rec.gluon-tricks-0123456789ab").mkdir()
-    prepare.prepare_folder(str(src), str(tmp_path / "data"), prepare.EncodeOptions(**QUIET))
+    pack.prepare_folder(str(src), str(tmp_path / "data"), pack.EncodeOptions(**QUIET))
     assert ".data.rec.gluon-tricks-0123456789ab" in capsys.readouterr().err
     assert (tmp_path / ".data.rec.gluon-tricks-0123456789ab").is_dir()   # pointed out, kept
     assert recordfile.require_record_pair(str(tmp_path / "data.rec"), str(tmp_path / "data.idx")) == 9
@@ -178,10 +179,10 @@ def test_bad_folders_are_usage_errors(tmp_path):
     for name, fragment in (("empty", "no class subfolders"), ("flat", "no class subfolders"),
                            ("hollow", "no image files"), ("missing", "not a directory")):
         with pytest.raises(UsageError, match=fragment):
-            prepare.prepare_folder(str(tmp_path / name), str(tmp_path / "out"),
-                                   prepare.EncodeOptions(**QUIET))
+            pack.prepare_folder(str(tmp_path / name), str(tmp_path / "out"),
+                                pack.EncodeOptions(**QUIET))
     with pytest.raises(UsageError, match="--pass-through"):
-        prepare.EncodeOptions(pass_through=True, resize=10).validate()
+        pack.EncodeOptions(pass_through=True, resize=10).validate()
     assert not os.path.exists(tmp_path / "out.rec")
 
 
@@ -240,19 +241,19 @@ def test_imagenet_flat_val_uses_sorted_synsets_and_warns(fake_imagenet, capsys):
 
 def test_imagenet_val_in_class_folders_and_two_column_labels(fake_imagenet):
     root, truth = fake_imagenet
-    options = prepare.EncodeOptions(**QUIET)
-    prepare.prepare_imagenet(str(root / "train"), str(root / "val_folders"), str(root / "a"), None, options)
+    options = pack.EncodeOptions(**QUIET)
+    pack.prepare_imagenet(str(root / "train"), str(root / "val_folders"), str(root / "a"), None, options)
     expected = {name: sorted(SYNSETS).index(s) for name, s in truth.items()}
     assert lst_labels(str(root / "a" / "val")) == expected
     (root / "val.txt").write_text("".join("%s.JPEG %s\n" % item for item in truth.items()))
-    prepare.prepare_imagenet(str(root / "train"), str(root / "val"), str(root / "b"), str(root / "val.txt"),
+    pack.prepare_imagenet(str(root / "train"), str(root / "val"), str(root / "b"), str(root / "val.txt"),
                              options)
     assert lst_labels(str(root / "b" / "val")) == expected
 
 
 def test_imagenet_rejects_unknown_synsets_devkit_labels_and_unlabelled_flat_val(fake_imagenet):
     root, truth = fake_imagenet
-    options = prepare.EncodeOptions(**QUIET)
+    options = pack.EncodeOptions(**QUIET)
     train, val = str(root / "train"), str(root / "val")
     bad = dict(truth, ILSVRC2012_val_00000001="n09999999")
     (root / "bad.txt").write_text("".join("%s %s\n" % item for item in bad.items()))
@@ -261,12 +262,12 @@ def test_imagenet_rejects_unknown_synsets_devkit_labels_and_unlabelled_flat_val(
     for labels, fragment in (("bad.txt", "n09999999"), ("devkit.txt", "LOC_val_solution.csv"),
                              ("partial.txt", "5 val images have no entry")):
         with pytest.raises(UsageError, match=fragment):
-            prepare.prepare_imagenet(train, val, str(root / "out"), str(root / labels), options)
+            pack.prepare_imagenet(train, val, str(root / "out"), str(root / labels), options)
     with pytest.raises(UsageError, match="--val-labels"):
-        prepare.prepare_imagenet(train, val, str(root / "out"), None, options)
+        pack.prepare_imagenet(train, val, str(root / "out"), None, options)
     write_image(str(root / "val_folders" / "n09999999" / "x.JPEG"), np.random.default_rng(2))
     with pytest.raises(UsageError, match="n09999999"):
-        prepare.prepare_imagenet(train, str(root / "val_folders"), str(root / "out"), None, options)
+        pack.prepare_imagenet(train, str(root / "val_folders"), str(root / "out"), None, options)
     assert not os.path.exists(root / "out" / "val.rec")
 
 
@@ -296,7 +297,7 @@ def test_places365_from_official_list_files(tmp_path, capsys):
     assert [int(h.label) for h, _, _ in rows] == [1, 0, 2, 1, 0, 2]
     (tmp_path / "places365_val.txt").write_text("Places365_val_00000001.jpg 400\n")
     with pytest.raises(UsageError, match="outside 0..364"):
-        prepare.prepare_places365(str(tmp_path), str(tmp_path / "out2"), prepare.EncodeOptions(**QUIET))
+        pack.prepare_places365(str(tmp_path), str(tmp_path / "out2"), pack.EncodeOptions(**QUIET))
 
 
 def psnr(a, b):
@@ -318,8 +319,8 @@ def test_stored_images_stay_within_1_db_of_full_decode_and_area_resize(tmp_path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         cv2.imwrite(path, photo_like(rng, height, width), [cv2.IMWRITE_JPEG_QUALITY, 90])
     prefix = str(tmp_path / "out")
-    prepare.prepare_folder(str(tmp_path / "src"), prefix,
-                           prepare.EncodeOptions(resize=96, quality=90, shuffle=False, **QUIET))
+    pack.prepare_folder(str(tmp_path / "src"), prefix,
+                           pack.EncodeOptions(resize=96, quality=90, shuffle=False, **QUIET))
     _, rows = read_records(prefix)
     for (_, stored, _), (_, _, relpath) in zip(rows, read_lst(prefix)):
         source = cv2.imread(str(tmp_path / "src" / relpath))
@@ -356,8 +357,8 @@ def test_grey_and_cmyk_jpegs_are_stored_in_colour(tmp_path):
     (tmp_path / "src" / "a" / "cmyk.jpg").write_bytes(simplejpeg.encode_jpeg(pixels, 95, "CMYK"))
     (tmp_path / "src" / "a" / "grey.jpg").write_bytes(cv2.imencode(".jpg", pixels[:, :, 0])[1].tobytes())
     prefix = str(tmp_path / "out")
-    result = prepare.prepare_folder(str(tmp_path / "src"), prefix,
-                                    prepare.EncodeOptions(resize=48, shuffle=False, **QUIET))
+    result = pack.prepare_folder(str(tmp_path / "src"), prefix,
+                                    pack.EncodeOptions(resize=48, shuffle=False, **QUIET))
     assert result.images == 2 and not result.skipped
     _, rows = read_records(prefix)
     for (_, image, _), (_, _, relpath) in zip(rows, read_lst(prefix)):
@@ -381,7 +382,7 @@ def test_exif_rotated_jpegs_are_stored_upright_as_before(tmp_path):
     (tmp_path / "src" / "a" / "turned.jpg").write_bytes(
         with_exif_orientation(cv2.imencode(".jpg", pixels)[1].tobytes(), 6))
     prefix = str(tmp_path / "out")
-    prepare.prepare_folder(str(tmp_path / "src"), prefix, prepare.EncodeOptions(resize=100, **QUIET))
+    pack.prepare_folder(str(tmp_path / "src"), prefix, pack.EncodeOptions(resize=100, **QUIET))
     _, [(_, stored, _)] = read_records(prefix)
     upright = cv2.imread(str(tmp_path / "src" / "a" / "turned.jpg"))
     assert upright.shape == (600, 400, 3)   # OpenCV turned it by 90°

@@ -375,7 +375,7 @@ def test_training_without_gpus_fails_with_a_clear_message(home):
 def demo(tmp_path_factory):
     """3-class demo records and a small random teacher (resnet18_v1b) saved as .params."""
     import mxnet as mx
-    from gluon_tricks.data.demo import make_demo_data
+    from gluon_tricks.datasets.demo import make_demo_data
     from gluon_tricks.models import get_model, initialize
     root = tmp_path_factory.mktemp("recipes-demo")
     make_demo_data(str(root / "data"), classes=3, train_per_class=8, val_per_class=4,

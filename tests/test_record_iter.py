@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose
 
 from _records import write_rec
 from cli import one_line_error, run_cli
-from gluon_tricks.data import record
+from gluon_tricks.data import recorditer
 from gluon_tricks.data.synthetic import SyntheticBatches
 from gluon_tricks.errors import UsageError
 from gluon_tricks.seeds import epoch_seed
@@ -30,15 +30,15 @@ def labels_of(batches):
 
 
 def test_colour_kwargs_of_the_decoder_presets():
-    assert record.colour_kwargs("paper-decoder") == dict(brightness=0.4, contrast=0.0, saturation=0.4,
+    assert recorditer.colour_kwargs("paper-decoder") == dict(brightness=0.4, contrast=0.0, saturation=0.4,
                                                  pca_noise=0.1, random_h=36)
-    assert record.colour_kwargs("gluoncv") == dict(brightness=0.4, contrast=0.4, saturation=0.4,
+    assert recorditer.colour_kwargs("gluoncv") == dict(brightness=0.4, contrast=0.4, saturation=0.4,
                                                    pca_noise=0.1, random_h=0)
 
 
 def test_val_sees_every_record_once_with_pad(tmp_path):
     rec, idx = write_rec(tmp_path, 11, classes=1000)
-    batches = record.val_iter(rec, idx, batch_size=4, input_size=32, threads=1)
+    batches = recorditer.val_iter(rec, idx, batch_size=4, input_size=32, threads=1)
     assert batches.num_batches == 3
     for _ in range(2):
         batches.reset()
@@ -50,7 +50,7 @@ def test_val_sees_every_record_once_with_pad(tmp_path):
 
 def test_val_is_resize_center_crop_normalize(tmp_path):
     rec, idx = write_rec(tmp_path, 2, size=(96, 64))
-    batch = next(record.val_iter(rec, idx, batch_size=2, input_size=32, threads=1))
+    batch = next(recorditer.val_iter(rec, idx, batch_size=2, input_size=32, threads=1))
     assert batch.data[0].shape == (2, 3, 32, 32) and batch.data[0].dtype == np.float32
     reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
     for i in range(2):
@@ -66,7 +66,7 @@ def test_val_is_resize_center_crop_normalize(tmp_path):
 @pytest.mark.parametrize("aug", ["paper-decoder", "gluoncv"])
 def test_train_batches_are_full_and_normalized(tmp_path, aug):
     rec, idx = write_rec(tmp_path, 10, size=(80, 64))
-    batches = record.train_iter(rec, idx, batch_size=4, input_size=48, aug=aug, threads=1)
+    batches = recorditer.train_iter(rec, idx, batch_size=4, input_size=48, aug=aug, threads=1)
     assert batches.num_batches == 2
     for _ in range(3):
         batches.reset()
@@ -82,7 +82,7 @@ def test_train_batches_are_full_and_normalized(tmp_path, aug):
 
 def test_train_stream_uses_every_record_equally(tmp_path):
     rec, idx = write_rec(tmp_path, 10, classes=1000)
-    batches = record.train_iter(rec, idx, batch_size=4, input_size=32, threads=1, seed=3)
+    batches = recorditer.train_iter(rec, idx, batch_size=4, input_size=32, threads=1, seed=3)
     labels = []
     for _ in range(5):            # 5 epochs x 2 batches x 4 = 40 images = 4 passes over 10
         batches.reset()
@@ -93,7 +93,7 @@ def test_train_stream_uses_every_record_equally(tmp_path):
 
 def test_paper_batches_are_raw_pixels_for_the_device_block(tmp_path):
     rec, idx = write_rec(tmp_path, 8)
-    batch = next(record.train_iter(rec, idx, batch_size=4, input_size=32, aug="paper", threads=1))
+    batch = next(recorditer.train_iter(rec, idx, batch_size=4, input_size=32, aug="paper", threads=1))
     values = batch.data[0].asnumpy()
     assert values.min() >= 0 and values.max() <= 255 and values.max() > 100
 
@@ -101,7 +101,7 @@ def test_paper_batches_are_raw_pixels_for_the_device_block(tmp_path):
 def epoch_pixels(rec, idx, epoch):
     """Every image of one training epoch as the run draws it (seed from ``epoch_seed``), in
     stream order, after the decoder's crop and flip (``--aug paper``: raw pixels)."""
-    batches = record.train_iter(rec, idx, batch_size=4, input_size=32, aug="paper", threads=1,
+    batches = recorditer.train_iter(rec, idx, batch_size=4, input_size=32, aug="paper", threads=1,
                                 seed=epoch_seed(0, epoch, 0))
     return np.concatenate([b.data[0].asnumpy() for b in batches])
 
@@ -123,15 +123,15 @@ def test_part_sizes_match_image_record_iter(tmp_path, parts):
     rec, idx = write_rec(tmp_path, 10, classes=1000)
     seen = []
     for part in range(parts):
-        source, _ = record.record_iter(rec, idx, 1, 16, threads=1, num_parts=parts, part_index=part)
+        source, _ = recorditer.record_iter(rec, idx, 1, 16, threads=1, num_parts=parts, part_index=part)
         seen.append(labels_of(source))
-    assert [len(s) for s in seen] == record.part_sizes(10, parts)
+    assert [len(s) for s in seen] == recorditer.part_sizes(10, parts)
     assert sorted(sum(seen, [])) == list(range(10))
 
 
 def test_sharded_training_parts_are_disjoint_and_equal_length(tmp_path):
     rec, idx = write_rec(tmp_path, 10, classes=1000)
-    parts = [record.train_iter(rec, idx, batch_size=2, input_size=16, threads=1, num_parts=2,
+    parts = [recorditer.train_iter(rec, idx, batch_size=2, input_size=16, threads=1, num_parts=2,
                                part_index=i) for i in range(2)]
     assert [p.num_batches for p in parts] == [2, 2]
     first, second = (set(labels_of(p)) for p in parts)
@@ -142,33 +142,33 @@ def test_split_to_contexts():
     data = mx.nd.arange(4 * 3 * 2 * 2, ctx=mx.cpu_pinned(0)).reshape((4, 3, 2, 2))
     batch = mx.io.DataBatch(data=[data], label=[mx.nd.arange(4, ctx=mx.cpu_pinned(0))])
     ctxs = [mx.cpu(0), mx.cpu(1)]
-    datas, labels = record.split_to_contexts(batch, ctxs)
+    datas, labels = recorditer.split_to_contexts(batch, ctxs)
     assert [d.context for d in datas] == ctxs and [d.shape[0] for d in datas] == [2, 2]
     assert_allclose(np.concatenate([d.asnumpy() for d in datas]), data.asnumpy())
     assert_allclose(np.concatenate([y.asnumpy() for y in labels]), [0, 1, 2, 3])
     odd = mx.io.DataBatch(data=[data[:3]], label=[batch.label[0][:3]])
     with pytest.raises(UsageError, match="multiple of 2"):
-        record.split_to_contexts(odd, ctxs)
+        recorditer.split_to_contexts(odd, ctxs)
 
 
 def test_bad_inputs_are_usage_errors(tmp_path):
     rec, idx = write_rec(tmp_path, 6)
     missing = str(tmp_path / "missing.rec")
     with pytest.raises(UsageError, match="missing.rec"):
-        record.train_iter(missing, idx, 2, 32)
+        recorditer.train_iter(missing, idx, 2, 32)
     with pytest.raises(UsageError, match="nothing.idx"):
-        record.val_iter(rec, str(tmp_path / "nothing.idx"), 2, 32)
+        recorditer.val_iter(rec, str(tmp_path / "nothing.idx"), 2, 32)
     for size in (0, -3, 2.5, "224", True):
         with pytest.raises(UsageError, match="input size"):
-            record.train_iter(rec, idx, 2, size)
+            recorditer.train_iter(rec, idx, 2, size)
         with pytest.raises(UsageError, match="input size"):
-            record.val_iter(rec, idx, 2, size)
+            recorditer.val_iter(rec, idx, 2, size)
     with pytest.raises(UsageError, match="unknown augmentation"):
-        record.train_iter(rec, idx, 2, 32, aug="fancy")
+        recorditer.train_iter(rec, idx, 2, 32, aug="fancy")
     with pytest.raises(UsageError, match="part index"):
-        record.train_iter(rec, idx, 2, 32, num_parts=2, part_index=2)
+        recorditer.train_iter(rec, idx, 2, 32, num_parts=2, part_index=2)
     with pytest.raises(UsageError, match="fewer than the batch size"):
-        record.train_iter(rec, idx, 4, 32, num_parts=2)
+        recorditer.train_iter(rec, idx, 4, 32, num_parts=2)
 
 
 def test_synthetic_batches_have_the_record_interface():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gluon_tricks.errors import UsageError
-from gluon_tricks.runlog import MetricsLog, Progress, format_duration, read_metrics
+from gluon_tricks.runcore.metrics import MetricsLog, Progress, format_duration, read_metrics
 
 
 class FakeClock:

@@ -11,7 +11,7 @@ from gluon_tricks.commands.train import config_from_args, configure
 from gluon_tricks.cli import OneLineParser
 from gluon_tricks.models import get_model, initialize
 from gluon_tricks.precision import LossScaler, apply_update, grads_finite
-from gluon_tricks.train import build_network, no_bias_decay
+from gluon_tricks.classification import build_network, no_bias_decay
 
 from cli import one_line_error, run_cli
 
@@ -193,7 +193,7 @@ def test_dynamic_scale_grows_after_a_clean_window_and_static_never_moves():
 
 def test_three_epochs_with_all_tricks_learn_well_above_chance(tmp_path):
     """Issue's acceptance run, scaled: resnet18_v1d, 64 px, every trick, 3 epochs on demo data."""
-    from gluon_tricks.data.demo import make_demo_data
+    from gluon_tricks.datasets.demo import make_demo_data
     data = tmp_path / "demo"
     make_demo_data(str(data))
     proc = run_cli("train", "--data-dir", data, "--save-dir", tmp_path / "run", "--model",

@@ -1,4 +1,4 @@
-"""Each trick as the training loop applies it: a real Run (gluon_tricks.train) on synthetic
+"""Each trick as the training loop applies it: a real Run (gluon_tricks.classification) on synthetic
 batches, watched through MXNet's block hooks, the run's own trainer and metrics.jsonl.
 
 These tests assert what the run did (the γ in the student, the multipliers the trainer used,
@@ -18,7 +18,7 @@ from mxnet import autograd
 from gluon_tricks.models import get_model
 from gluon_tricks.models.resnet import ResidualBlock
 from gluon_tricks.precision import apply_update
-from gluon_tricks.runlog import MetricsLog, Progress
+from gluon_tricks.runcore.metrics import MetricsLog, Progress
 
 from loop import Recorder, log_softmax, make_run
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from cli import one_line_error, run_cli
-from gluon_tricks.data.demo import make_demo_data
-from gluon_tricks.data.record import val_iter
+from gluon_tricks.datasets.demo import make_demo_data
+from gluon_tricks.data.recorditer import val_iter
 from gluon_tricks.zoo import PUBLISHED, find_zoo_files, zoo_model
 
 ZOO_FILE = "mobilenet0.25-deadbeef.params"

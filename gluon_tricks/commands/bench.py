@@ -1,7 +1,7 @@
 """``gluon-tricks bench``: side-by-side throughput benchmarks, one subcommand per module of
 :mod:`gluon_tricks.bench` (each defines HELP and run(args), which measures and prints); their
 options are declared and checked here."""
-from ..bench import data, prepare, train
+from ..bench import packing, pipelines, training
 from ..config import TrainConfig
 from ..data import backends
 from ..errors import UsageError
@@ -22,7 +22,7 @@ def data_options(parser):
     parser.add_argument("--input-size", type=int, default=224, metavar="S", help="default 224")
     parser.add_argument("--batches", type=int, default=50, metavar="K",
                         help="batches timed per pipeline, after %d warm-up batches (default 50)"
-                        % data.WARMUP_BATCHES)
+                        % pipelines.WARMUP_BATCHES)
 
 
 def check_data(args):
@@ -76,9 +76,9 @@ def check_prepare(args):
 
 
 # Subcommand: (the module that measures, its options, their checks).
-BENCHMARKS = {"data": (data, data_options, check_data),
-              "train": (train, train_options, check_train),
-              "prepare": (prepare, prepare_options, check_prepare)}
+BENCHMARKS = {"data": (pipelines, data_options, check_data),
+              "train": (training, train_options, check_train),
+              "prepare": (packing, prepare_options, check_prepare)}
 
 
 def configure(parser):

@@ -1,7 +1,8 @@
 """``gluon-tricks check-rec FILE``: list every damaged record of a .rec file (exit 1 if any);
 ``--repair OUT`` writes a copy without them."""
 from .. import options
-from ..data import check, imagesize, prepare
+from ..data import imagesize
+from ..datasets import check, pack
 
 NAME = "check-rec"
 HELP = ("scan a .rec (and its .idx), decoding every image, and list every bad record (exit 1 if "
@@ -27,7 +28,7 @@ def configure(parser):
 
 
 def run(args):
-    out = prepare.strip_record_extension(args.repair) if args.repair else None
+    out = pack.strip_record_extension(args.repair) if args.repair else None
     if out:
         check.repair_outputs(args.rec, out)   # refuse an existing OUT before the long scan
     report = check.check_record_file(args.rec, args.idx, decode=args.decode, threads=args.threads,

@@ -11,10 +11,10 @@ import time
 
 from .. import options
 from ..config import TrainConfig, build
-from ..data import demo as demo_data
+from ..datasets import demo as demo_data
 from ..devices import usable_contexts
 from ..errors import UsageError
-from ..report import TABLE6_RESNET50D_MIXUP, write_report
+from ..runcore.report import TABLE6_RESNET50D_MIXUP, write_report
 from ..runcore.folder import RunFolder
 from . import arguments
 
@@ -93,7 +93,7 @@ def train_command(given):
 
 
 def run(args):
-    from ..train import train
+    from ..classification import train
     start = time.time()
     arguments.check_at_least(args, 1, "epochs", "input_size", "batch_size", "train_per_class",
                              "val_per_class", "threads")

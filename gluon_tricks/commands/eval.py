@@ -9,7 +9,7 @@ import os
 
 from .. import options
 from ..data import backends, imagesize
-from ..data.record import check_inputs
+from ..data.recorditer import check_inputs
 from ..data.recordfile import check_decodable, index_path
 from ..devices import usable_contexts
 from ..errors import UsageError

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import atomic, outputs
 from ..data.augment import MEAN_RGB, STD_RGB
-from ..data.record import VAL_CROP_RATIO
+from ..data.recorditer import VAL_CROP_RATIO
 from ..data.recordfile import companions
 from ..errors import UsageError
 from ..weights import load_model

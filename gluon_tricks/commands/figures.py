@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from .. import atomic, checkpoint, outputs, plots
-from ..data.record import check_inputs, val_iter
+from ..data.recorditer import check_inputs, val_iter
 from ..data import imagesize
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts

@@ -6,7 +6,7 @@ import argparse
 
 from .. import options
 from ..data.augment import MEAN_RGB, STD_RGB
-from ..data.record import VAL_CROP_RATIO
+from ..data.recorditer import VAL_CROP_RATIO
 from ..errors import UsageError, shown
 
 GROUP = "GluonCV train_imagenet.py flags"

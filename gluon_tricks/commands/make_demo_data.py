@@ -1,5 +1,5 @@
 """``gluon-tricks make-demo-data OUT_DIR``: build the synthetic shapes/textures demo set offline."""
-from ..data import demo
+from ..datasets import demo
 
 NAME = "make-demo-data"
 HELP = "draw a small synthetic 10-class data set (no download) and pack it to train/val .rec"

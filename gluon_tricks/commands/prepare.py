@@ -3,7 +3,8 @@ import os
 import sys
 
 from .. import options, outputs
-from ..data import imagesize, prepare
+from ..data import imagesize
+from ..datasets import pack
 from ..data.recordfile import output_paths
 
 NAME = "prepare"
@@ -71,7 +72,7 @@ def configure(parser):
 
 
 def encode_options(args):
-    return prepare.EncodeOptions(resize=args.resize, quality=args.quality, pass_through=args.pass_through,
+    return pack.EncodeOptions(resize=args.resize, quality=args.quality, pass_through=args.pass_through,
                                  threads=args.threads, shuffle=args.shuffle, seed=args.seed,
                                  max_pixels=args.max_image_pixels, overwrite=args.overwrite)
 
@@ -93,10 +94,10 @@ def print_results(results, warning=None):
 
 
 def run_folder(args):
-    prefix = prepare.strip_record_extension(args.out_prefix)
+    prefix = pack.strip_record_extension(args.out_prefix)
     claim_outputs([prefix], "OUT_PREFIX", args.overwrite)
     with outputs.removed_if_failed(os.path.dirname(os.path.abspath(prefix))):
-        print_results([prepare.prepare_folder(args.src, prefix, encode_options(args))])
+        print_results([pack.prepare_folder(args.src, prefix, encode_options(args))])
     return 0
 
 
@@ -104,7 +105,7 @@ def run_imagenet(args):
     claim_outputs([os.path.join(args.out, split) for split in ("train", "val")], "--out",
                   args.overwrite)
     with outputs.removed_if_failed(args.out):
-        results, warning = prepare.prepare_imagenet(args.train, args.val, args.out,
+        results, warning = pack.prepare_imagenet(args.train, args.val, args.out,
                                                     args.val_labels, encode_options(args))
     print_results(results, warning)
     return 0
@@ -114,7 +115,7 @@ def run_places365(args):
     claim_outputs([os.path.join(args.out, split) for split in ("train", "val")], "--out",
                   args.overwrite)
     with outputs.removed_if_failed(args.out):
-        results, warning = prepare.prepare_places365(args.root, args.out, encode_options(args))
+        results, warning = pack.prepare_places365(args.root, args.out, encode_options(args))
     print_results(results, warning)
     return 0
 

@@ -37,5 +37,5 @@ def run(args):
     if args.print_config:
         print(cfg.to_json())
         return 0
-    from ..train import train
+    from ..classification import train
     return train(cfg)

@@ -4,7 +4,7 @@ import os
 import sys
 
 from ..data import backends, imagesize
-from ..data.record import check_inputs
+from ..data.recorditer import check_inputs
 from ..data.recordfile import check_decodable
 from ..devices import usable_contexts
 from ..errors import UsageError, shown

@@ -1,7 +1,7 @@
 """The readers behind ``--data-backend`` that turn the same RecordIO files into batches (§2.1):
-``rec`` (MXNet's ImageRecordIter, ``record.py``) and ``dali-cpu``/``dali-gpu`` (NVIDIA DALI,
+``rec`` (MXNet's ImageRecordIter, ``recorditer.py``) and ``dali-cpu``/``dali-gpu`` (NVIDIA DALI,
 ``dali.py``)."""
-from . import dali, record
+from . import dali, recorditer
 
 DALI = dali.BACKENDS
 RECORDS = ("rec",) + DALI
@@ -23,4 +23,4 @@ def val_batches(backend, rec, idx, batch_size, input_size, threads, contexts):
     ``backend``'s reader; ``contexts`` are the devices the network runs on."""
     if backend in DALI:
         return dali.val_iter(rec, idx, batch_size, input_size, backend, contexts, threads)
-    return record.val_iter(rec, idx, batch_size, input_size, threads=threads)
+    return recorditer.val_iter(rec, idx, batch_size, input_size, threads=threads)

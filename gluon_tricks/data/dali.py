@@ -42,7 +42,7 @@ from ..errors import UsageError
 from . import sampling
 from .augment import MEAN_RGB, STD_RGB
 from .codec import stored_size
-from .record import VAL_CROP_RATIO, Batches, DeviceBatch, check_inputs, check_parts
+from .recorditer import VAL_CROP_RATIO, Batches, DeviceBatch, check_inputs, check_parts
 from .recordfile import read_idx, read_record
 
 BACKENDS = ("dali-cpu", "dali-gpu")

@@ -3,7 +3,7 @@
 The framing (dmlc-core's RecordIO) is parsed here in plain Python so damaged files can be
 reported precisely instead of crashing the C++ reader. :func:`walk_record` (a record's frames)
 and :func:`parse_payload` (its IRHeader, labels and image) are the one reader: of the pre-scans
-here, of check-rec (data/check.py) and of the DALI backends' input; whether an image decodes is
+here, of check-rec (datasets/check.py) and of the DALI backends' input; whether an image decodes is
 codec's :func:`~gluon_tricks.data.codec.check_image`, at the strictness each caller needs.
 """
 import contextlib

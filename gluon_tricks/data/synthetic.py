@@ -2,7 +2,7 @@
 import mxnet as mx
 import numpy as np
 
-from .record import Batches
+from .recorditer import Batches
 
 
 class SyntheticBatches(Batches):

@@ -3,7 +3,7 @@
 ::
 
     config.json     the resolved configuration (what --print-config prints; replaced on resume)
-    metrics.jsonl   one JSON event per line (gluon_tricks.runlog), cut back on resume
+    metrics.jsonl   one JSON event per line (gluon_tricks.runcore.metrics), cut back on resume
     checkpoints/    epoch-NNNN, best and latest (gluon_tricks.checkpoint)
     plots/          PNG figures (gluon_tricks.plots)
     report.md       what the run measured (detect, segment, demo)
@@ -19,9 +19,9 @@ import shutil
 
 from .. import atomic, checkpoint, outputs, runconfig
 from ..errors import UsageError
-from ..logfile import copy_output
+from .logfile import copy_output
 from ..runconfig import CONFIG_FILE
-from ..runlog import METRICS_FILE, MetricsLog, cut_metrics
+from .metrics import METRICS_FILE, MetricsLog, cut_metrics
 
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
@@ -116,7 +116,7 @@ class RunFolder:
     def start(self, config_json, epochs_done=None, tensorboard=False):
         """Write config.json (replaced on resume) and open the metrics log; a resumed run
         (``epochs_done`` given) first cuts the log back to its checkpoint, so no event appears
-        twice. Returns the :class:`~gluon_tricks.runlog.MetricsLog`."""
+        twice. Returns the :class:`~gluon_tricks.runcore.metrics.MetricsLog`."""
         if epochs_done is not None:
             cut_metrics(self.metrics_path, epochs_done)
         atomic.write_text(self.config_path, config_json, replace=epochs_done is not None)

@@ -1,7 +1,7 @@
 """The fit loop every run shares: epochs of updates with progress lines and metrics, an evaluation
 after each epoch, the epoch and best checkpoints with their rolling window, plots and a report.
 
-A task (classification in :mod:`gluon_tricks.train`, Faster R-CNN and FCN in
+A task (classification in :mod:`gluon_tricks.classification`, Faster R-CNN and FCN in
 :mod:`gluon_tricks.transfer`) subclasses :class:`Training` and supplies its batches, one update
 and its evaluation; everything around them is here, the same for ``train``, ``detect`` and
 ``segment``.
@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import checkpoint, outputs
 from ..errors import TrainingFailed, UsageError
-from ..runlog import METRICS_FILE, Progress
+from .metrics import METRICS_FILE, Progress
 from ..seeds import epoch_seed, seed_everything
 from .resume import resume_point
 

@@ -9,7 +9,8 @@ class's schedule keeps its formula (``num_epochs_may_change``).
 import dataclasses
 import os
 
-from .. import checkpoint, logfile
+from .. import checkpoint
+from . import logfile
 from ..errors import UsageError
 from ..options import resume_safe
 from .folder import RunFolder

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from .. import devices, options
 from ..data.imagesize import MAX_PIXELS
-from ..data.record import check_batch_fits
+from ..data.recorditer import check_batch_fits
 from ..errors import UsageError
 from ..lr_scheduler import same_for_lengths
 from ..options import MAX_PARALLEL, option, redefault

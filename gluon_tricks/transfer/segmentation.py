@@ -3,8 +3,8 @@
 The head, the reader, its transforms, the loss and the metric are GluonCV's (``_FCNHead``,
 ``ADE20KSegmentation``, ``MixSoftmaxCrossEntropyLoss``, ``SegmentationMetric``); the backbone and
 the loop are ours. Settings not in the paper come from GluonCV's published ``fcn_resnet50_ade``
-run: ``train.py --dataset ade20k --model fcn --aux --lr 0.01 --syncbn --ngpus 4``
-(dmlc/web-data gluoncv/logs/segmentation/fcn_resnet50_ade.sh) with train.py's defaults
+run: ``classification.py --dataset ade20k --model fcn --aux --lr 0.01 --syncbn --ngpus 4``
+(dmlc/web-data gluoncv/logs/segmentation/fcn_resnet50_ade.sh) with classification.py's defaults
 (scripts/segmentation/train.py: ``--batch-size 16 --epochs 50 --base-size 520 --crop-size 480
 --weight-decay 1e-4 --momentum 0.9 --aux-weight 0.5``, 'poly' learning rate).
 """
@@ -125,7 +125,7 @@ def build(backbone_name, backbone_params, contexts, aux=True, base_size=BASE_SIZ
 
 class Segmentation(TransferTraining):
     """FCN training on ADE20K ``training`` and pixAcc/mIoU on ``validation``, from the settings
-    ``cfg`` (a SegmentConfig): single-scale (GluonCV train.py's validation: shorter side to the
+    ``cfg`` (a SegmentConfig): single-scale (GluonCV classification.py's validation: shorter side to the
     crop size, centre crop) or, with ``multi_scale``, GluonCV test.py's 6 scales with flips on
     whole images. GluonCV's reader decodes with PIL, whose own bomb check is set to
     ``--max-image-pixels`` (:func:`check_ade` has refused larger images by name)."""

@@ -6,10 +6,10 @@ be rewritten for any finished run; the demo writes one after training.
 import os
 from typing import NamedTuple, Optional
 
-from . import atomic, runconfig
-from .errors import UsageError
-from .runcore import folder
-from .runlog import METRICS_FILE, read_metrics
+from .. import atomic, runconfig
+from ..errors import UsageError
+from . import folder
+from .metrics import METRICS_FILE, read_metrics
 
 PLOTS = (("accuracy.png", "Validation top-1/top-5 and training accuracy per epoch"),
          ("loss.png", "Training loss"),

@@ -9,7 +9,7 @@ import time
 
 import mxnet as mx
 
-from ..data import augment, dali, record
+from ..data import augment, dali, recorditer
 from ..data.recordfile import index_path
 from ..errors import UsageError
 
@@ -53,15 +53,15 @@ def wait(batch):
 
 def floor_pipeline(args):
     """(a) ImageRecordIter decoding and random-resized-cropping only."""
-    source, _ = record.record_iter(args.rec, args.idx, args.batch_size, args.input_size,
+    source, _ = recorditer.record_iter(args.rec, args.idx, args.batch_size, args.input_size,
                                    args.threads, shuffle=True, round_batch=True,
-                                   **record.RANDOM_RESIZED_CROP)
-    return record.TrainBatches(source, args.batches, args.batch_size), wait
+                                   **recorditer.RANDOM_RESIZED_CROP)
+    return recorditer.TrainBatches(source, args.batches, args.batch_size), wait
 
 
 def decoder_pipeline(args):
     """(b) ``--aug paper-decoder``: all of §2.1 in ImageRecordIter's C++ threads."""
-    return record.train_iter(args.rec, args.idx, args.batch_size, args.input_size,
+    return recorditer.train_iter(args.rec, args.idx, args.batch_size, args.input_size,
                              aug="paper-decoder", threads=args.threads), wait
 
 
@@ -72,14 +72,14 @@ def colour_block_on_cpu():
     block = augment.device_augmenter("paper", ctx)
 
     def consume(batch):
-        data, _ = record.split_to_contexts(batch, ctx)
+        data, _ = recorditer.split_to_contexts(batch, ctx)
         block(data[0]).wait_to_read()
     return consume
 
 
 def device_pipeline(args):
     """(c) ``--aug paper`` on ``rec``: ImageRecordIter to the flip, then the colour block."""
-    return record.train_iter(args.rec, args.idx, args.batch_size, args.input_size,
+    return recorditer.train_iter(args.rec, args.idx, args.batch_size, args.input_size,
                              aug="paper", threads=args.threads), colour_block_on_cpu()
 
 
@@ -145,7 +145,7 @@ ROWS = (
 
 def run(args):
     """Time every pipeline on ``args.rec``/``args.idx`` and print the table."""
-    count = record.check_inputs(args.rec, args.idx, args.batch_size, args.input_size, args.threads)
+    count = recorditer.check_inputs(args.rec, args.idx, args.batch_size, args.input_size, args.threads)
     if count < args.batch_size:
         raise UsageError("%s has %d records, fewer than the batch size %d; pass a smaller "
                          "--batch-size" % (args.rec, count, args.batch_size))

@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from .. import atomic, outputs
 from ..errors import UsageError
-from . import prepare, recordfile
+from ..data import recordfile
+from . import pack
 
 KINDS = ("circle", "square", "triangle", "star", "ring",
          "hstripes", "vstripes", "dstripes", "checker", "cross")
@@ -207,7 +208,7 @@ def generate_images(paths, params, threads, progress):
                 jobs.append((os.path.join(folder, name), kind, seed))
     with tqdm(total=len(jobs), desc="draw", unit="img", file=sys.stderr, disable=not progress,
               mininterval=1.0) as bar:
-        for _ in prepare.ordered_map(write_image, jobs, threads):
+        for _ in pack.ordered_map(write_image, jobs, threads):
             bar.update()
 
 
@@ -227,7 +228,7 @@ def make_demo_data(out_dir, seed=0, classes=10, train_per_class=260, val_per_cla
     if seed < 0:
         raise UsageError("--seed must be ≥ 0, got %d" % seed)
     if threads is not None:
-        prepare.check_threads(threads)
+        pack.check_threads(threads)
     params = {"seed": seed, "classes": classes, "train_per_class": train_per_class,
               "val_per_class": val_per_class, "min_side": MIN_SIDE, "max_side": MAX_SIDE,
               "quality": JPEG_QUALITY, "format": MANIFEST_FORMAT}
@@ -259,9 +260,9 @@ def _build(paths, params, seed, threads, progress, replace):
     threads = threads or os.cpu_count() or 1
     generate_images(paths, params, threads, progress)
     for split in SPLITS:
-        options = prepare.EncodeOptions(pass_through=True, threads=threads, shuffle=split == "train",
+        options = pack.EncodeOptions(pass_through=True, threads=threads, shuffle=split == "train",
                                         seed=seed, progress=progress, overwrite=replace)
-        result = prepare.prepare_folder(paths["%s_images" % split], os.path.join(out_dir, split), options)
+        result = pack.prepare_folder(paths["%s_images" % split], os.path.join(out_dir, split), options)
         print("\n".join(result.summary_lines()), file=sys.stderr)
     write_manifest(paths, params, "complete")
     print("demo data built in %s in %.1f s" % (out_dir, time.time() - start), file=sys.stderr)

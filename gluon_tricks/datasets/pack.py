@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .. import atomic
 from ..errors import UsageError
 from ..options import MAX_PARALLEL
-from . import codec, imagesize, recordfile, rooted
+from ..data import codec, imagesize, recordfile, rooted
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 

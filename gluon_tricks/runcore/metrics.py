@@ -12,8 +12,8 @@ import time
 from contextlib import contextmanager
 from typing import NamedTuple, Optional
 
-from . import atomic
-from .errors import UsageError
+from .. import atomic
+from ..errors import UsageError
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_REQUIREMENT = "tensorboardX>=2.6,<3"

@@ -23,7 +23,7 @@ from . import finetune, weights
 from .data import backends, dali
 from .data.augment import device_augmenter, on_device
 from .data.mixup import mixup, mixup_active
-from .data.record import split_to_contexts, train_iter
+from .data.recorditer import split_to_contexts, train_iter
 from .data.recordfile import (REPAIR_HINT, check_decodable, name_undecodable, scan_records,
                               undecodable_records)
 from .data.synthetic import SyntheticBatches

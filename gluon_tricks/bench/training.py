@@ -29,8 +29,8 @@ from ..data.synthetic import SyntheticBatches
 from ..distributed import Distribution
 from ..errors import UsageError
 from ..models import get_model, initialize
-from ..runlog import MetricsLog, Progress, read_metrics
-from ..train import Run
+from ..runcore.metrics import MetricsLog, Progress, read_metrics
+from ..classification import Run
 
 HELP = ("images/s of training, side by side in alternating rounds: our step vs a plain Gluon "
         "step on one synthetic batch, and the training loop fed from a .rec vs synthetic "

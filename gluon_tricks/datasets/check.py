@@ -17,7 +17,8 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..errors import UsageError
-from . import codec, imagesize, prepare, recordfile
+from ..data import codec, imagesize, recordfile
+from . import pack
 
 CHUNK = 1 << 20
 
@@ -158,7 +159,7 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
         raise UsageError("%s not found; pass the .idx that belongs to %s, or omit --idx"
                          % (idx_path, rec_path))
     if threads is not None:
-        prepare.check_threads(threads)
+        pack.check_threads(threads)
     if idx_path is None:
         beside = recordfile.index_path(rec_path)
         idx_path = beside if os.path.isfile(beside) else None
@@ -183,7 +184,7 @@ def check_record_file(rec_path, idx_path=None, decode=True, threads=None, progre
                  disable=not progress, mininterval=1.0) as bar:
         events = scan_frames(handle, size)
         threads = threads or os.cpu_count() or 1
-        for ordinal, offset, labels, reason in prepare.ordered_map(examine, events, threads):
+        for ordinal, offset, labels, reason in pack.ordered_map(examine, events, threads):
             bar.update(max(0, offset - bar.n))
             starts.add(offset)
             if reason:

@@ -5,8 +5,8 @@ import contextlib
 import os
 import sys
 
-from . import atomic
-from .errors import GluonTricksError, UsageError
+from .. import atomic
+from ..errors import GluonTricksError, UsageError
 
 
 class _Tee:
