@@ -1,18 +1,20 @@
-"""What stopping and resuming mid-epoch costs: a ResNet-50 checkpoint's write time and size, and
-the cost per image of restoring the data position (README: "Preemptible machines").
+"""What surviving preemption costs (not run in CI): the write time and size of a ResNet-50
+checkpoint, and the time a run resumed within an epoch spends reaching its batch.
 
-* Checkpoint: ResNet-50-D (1000 classes) after one NAG update on 1 and 2 CPU contexts, written
-  with ``checkpoint.save`` (what a stop, a ``--checkpoint-minutes`` tick or an epoch end writes).
-* Data position: ``rec`` (ImageRecordIter) re-creates the epoch's iterator with its seed and reads
-  the consumed batches again (each one decoded and augmented), so a resume at batch k costs k
-  batches of decoding; ``dali-cpu`` draws from (seed, epoch, rank, batch) and starts at batch k
-  directly. Both are timed side by side on the demo set, per skipped image.
+    python benchmarks/preemption_costs.py [--images 1000] [--threads 2]
 
-    PYTHONPATH=. python benchmarks/preemption_costs.py --repeats 3 --skip-batches 20
+1. Checkpoint: ``resnet50_v1d`` (1000 classes) after one NAG update on the CPU in float32, so it
+   holds the parameters, the momentum and the BatchNorm statistics; ``gluon_tricks.checkpoint.save``
+   into a folder on this disk, three times (the mean and the size are printed). An FP16 run adds
+   its float32 master weights: about one more copy of the parameters.
+2. Skip: the demo set's JPEGs (300-500 px, as ImageNet's) read for 224 px crops in batches of
+   32 from batch k of an epoch: ``rec`` (ImageRecordIter) makes and drops the k batches before
+   it, ``dali-cpu`` starts at batch k; the seconds per skipped image, each reader measured
+   side by side in this one process.
 """
 import argparse
 import os
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -20,87 +22,89 @@ import time
 import mxnet as mx
 from mxnet import autograd, gluon
 
-from gluon_tricks import checkpoint
-from gluon_tricks.data import dali, recorditer
-from gluon_tricks.models import get_model, initialize
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from gluon_tricks import checkpoint  # noqa: E402
+from gluon_tricks.data import dali  # noqa: E402
+from gluon_tricks.data.recorditer import train_iter  # noqa: E402
+from gluon_tricks.datasets.demo import make_demo_data  # noqa: E402
+from gluon_tricks.models import get_model, initialize  # noqa: E402
+
+BATCH, SIZE = 32, 224
 
 
 def folder_bytes(path):
-    return sum(os.path.getsize(os.path.join(root, name))
-               for root, _, names in os.walk(path) for name in names)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
-def checkpoint_cost(folder, num_devices, repeats):
-    """(seconds per write, best of ``repeats``; bytes) of a ResNet-50-D checkpoint."""
-    ctxs = [mx.cpu(i) for i in range(num_devices)]
+def checkpoint_cost(work):
+    """(mean seconds of a save, bytes) for a ResNet-50 with NAG state."""
     net = get_model("resnet50_v1d", classes=1000)
-    initialize(net, ctx=ctxs)
-    trainer = gluon.Trainer(net.collect_params(), "nag",
-                            {"learning_rate": 0.1, "momentum": 0.9, "wd": 1e-4},
+    initialize(net, "xavier", ctx=[mx.cpu()])
+    trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.1, "momentum": 0.9},
                             update_on_kvstore=False)
-    data = gluon.utils.split_and_load(mx.nd.random.uniform(shape=(2 * num_devices, 3, 224, 224)), ctxs)
+    x, y = mx.nd.random.uniform(shape=(2, 3, SIZE, SIZE)), mx.nd.array([1, 2])
     with autograd.record():
-        losses = [net(x).sum() for x in data]
-    autograd.backward(losses)
-    trainer.step(2 * num_devices)
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(x), y)
+    loss.backward()
+    trainer.step(2)
     mx.nd.waitall()
-    times = []
-    for r in range(repeats):
-        root = os.path.join(folder, "ckpt-%d-%d" % (num_devices, r))
+    root = os.path.join(work, "checkpoints")
+    seconds = []
+    for epoch in range(1, 4):
         start = time.perf_counter()
-        path = checkpoint.save(root, 1, net, trainer, {"epoch": 1})
-        times.append(time.perf_counter() - start)
-    return min(times), folder_bytes(path)
+        path = checkpoint.save(root, epoch, net, trainer, {"epoch": epoch})
+        seconds.append(time.perf_counter() - start)
+    return sum(seconds) / len(seconds), folder_bytes(path)
 
 
-def seconds_to_batch(make, skip):
-    """Seconds from making an epoch's reader to holding batch ``skip`` (rec: reading and
-    discarding ``skip`` batches; DALI: ``start_batch=skip``)."""
-    start = time.perf_counter()
-    batches = make()
-    for _ in range(skip + 1):
-        batch = next(batches)
-    mx.nd.waitall()
-    del batch
-    return time.perf_counter() - start
+def skip_seconds(make, start):
+    """Seconds until batch ``start`` of the epoch is in hand (the reader made at batch 0 is
+    counted, and subtracted by the caller with ``start`` = 0)."""
+    began = time.perf_counter()
+    batches = make(start)
+    batch = next(batches)
+    batch.data[0].wait_to_read()
+    seconds = time.perf_counter() - began
+    batches.close()
+    return seconds
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-batches", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--images", type=int, default=1000, help="training images (default 1000)")
+    parser.add_argument("--threads", type=int, default=2, help="decoding threads (default 2)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        for devices in (1, 2):
-            seconds, size = checkpoint_cost(folder, devices, args.repeats)
-            print("checkpoint ResNet-50-D, %d device(s): %.2f s per write, %.1f MB"
-                  % (devices, seconds, size / 1e6))
-        demo = os.path.join(folder, "demo")
-        subprocess.run([sys.executable, "-m", "gluon_tricks", "make-demo-data", demo], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        rec, idx = os.path.join(demo, "train.rec"), os.path.join(demo, "train.idx")
-        size, skip, bs = 224, args.skip_batches, args.batch_size
-        readers = {
-            "rec": (lambda: iter(recorditer.train_iter(rec, idx, bs, size, threads=args.threads,
-                                                   seed=1)),
-                    lambda: iter(recorditer.train_iter(rec, idx, bs, size, threads=args.threads,
-                                                   seed=1))),
-            "dali-cpu": (lambda: iter(dali.train_iter(rec, idx, bs, size, threads=args.threads,
-                                                      seed=1, epoch=0)),
-                         lambda: iter(dali.train_iter(rec, idx, bs, size, threads=args.threads,
-                                                      seed=1, epoch=0, start_batch=skip))),
-        }
-        for name, (from_start, at_batch) in readers.items():
-            best_first = min(seconds_to_batch(from_start, 0) for _ in range(args.repeats))
-            skipped = skip if name == "rec" else 0
-            best_skip = min(seconds_to_batch(at_batch if name != "rec" else from_start, skipped)
-                            for _ in range(args.repeats))
-            per_image = max(best_skip - best_first, 0.0) / (skip * bs)
-            print("%-8s first batch %.2f s; batch %d after a resume %.2f s; %.2f ms per skipped "
-                  "image" % (name, best_first, skip, best_skip, 1000 * per_image))
+    work = tempfile.mkdtemp(prefix="preemption-costs-", dir=ROOT)
+    try:
+        seconds, size = checkpoint_cost(work)
+        print("checkpoint of resnet50_v1d (float32, NAG momentum, 1 device): %.2f s to write, "
+              "%.1f MB" % (seconds, size / 1e6))
+        data = make_demo_data(os.path.join(work, "data"), classes=10,
+                              train_per_class=args.images // 10, val_per_class=1, progress=False)
+        rec, idx = data["train_rec"], data["train_idx"]
+        skip = (args.images // BATCH) - 2
+
+        def record_reader(start):
+            batches = train_iter(rec, idx, BATCH, SIZE, aug="paper", threads=args.threads, seed=1)
+            for _ in range(start):
+                next(batches)
+            return batches
+
+        def dali_reader(start):
+            return dali.train_iter(rec, idx, BATCH, SIZE, "dali-cpu", [mx.cpu()],
+                                   threads=args.threads, seed=1, start_batch=start)
+
+        for name, make in (("rec", record_reader), ("dali-cpu", dali_reader)):
+            first = skip_seconds(make, 0)
+            later = skip_seconds(make, skip)
+            print("%s: first batch %.2f s; batch %d (%d images skipped) %.2f s: %.2f ms per "
+                  "skipped image" % (name, first, skip, skip * BATCH, later,
+                                     1000 * (later - first) / (skip * BATCH)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,9 +3,13 @@ moments, each continued with ``gluon-tricks train --resume DIR`` alone and compa
 with one uninterrupted run.
 
     python benchmarks/soak_resume.py --trials 20
+    python benchmarks/soak_resume.py --trials 24 --within 0.003   # checkpoints within epochs
 
 A moment is a random number of finished training steps (seen in metrics.jsonl) plus a random
 extra delay, or the appearance of a checkpoint's temporary folder (a kill during the write).
+With ``--within M`` the runs write checkpoints within epochs every M minutes
+(``--checkpoint-minutes``): each trial also reports the age of the newest complete checkpoint at
+the kill (what the kill cost) and where the resume started.
 Prints one line per trial and then "N trials, R resumed, B bit-identical".
 """
 import argparse
@@ -24,6 +28,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from gluon_tricks import checkpoint  # noqa: E402
 from gluon_tricks.atomic import MARK  # noqa: E402
 EPOCHS, STEPS = 3, 4
 TRAIN = ["--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "4", "--threads", "1",
@@ -75,7 +80,22 @@ def same(a, b):
                for x, y in zip(a, b))
 
 
-def trial(data, run, rng):
+def loss_at_kill(run):
+    """Seconds since the newest complete checkpoint was finished (None: none yet)."""
+    newest = checkpoint.newest(os.path.join(run, "checkpoints"))
+    if newest is None:
+        return None
+    return time.time() - os.path.getmtime(os.path.join(newest, checkpoint.META_FILE))
+
+
+def resume_place(run):
+    """(epoch, batch) where the last resume started (batch 0: at an epoch's start)."""
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        places = [(e["epoch"], e["batch"]) for e in map(json.loads, f) if e["kind"] == "resume"]
+    return places[-1] if places else None
+
+
+def trial(data, run, rng, train):
     """Kill one run at a random moment, resume it; returns (moment, resumed, final arrays)."""
     if rng.random() < 0.3:
         moment, happened = "during a checkpoint write", lambda: writing_checkpoint(run)
@@ -84,7 +104,7 @@ def trial(data, run, rng):
         delay = rng.uniform(0, 0.5)
         moment = "after step %d + %.2f s" % (step, delay)
         happened = lambda: len(train_steps(run)) >= step   # noqa: E731
-    proc = cli("train", "--data-dir", data, "--save-dir", run, *TRAIN, wait=False)
+    proc = cli("train", "--data-dir", data, "--save-dir", run, *train, wait=False)
     deadline = time.time() + WAIT
     while not happened() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.002)
@@ -94,9 +114,14 @@ def trial(data, run, rng):
         moment += " (run had finished)"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    age = loss_at_kill(run)
+    moment += "; newest checkpoint %s" % ("none" if age is None else "%.2f s old" % age)
     resumed = cli("train", "--resume", run)
     if resumed.returncode:
         return moment, False, resumed.stderr.strip().splitlines()[-1:]
+    place = resume_place(run)
+    if place:
+        moment += "; resumed at epoch %d batch %d" % place
     steps = train_steps(run)
     if len(steps) != len(set(steps)) or len(steps) != EPOCHS * STEPS:
         return moment, True, "metrics.jsonl has repeated or missing steps"
@@ -107,7 +132,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
+    parser.add_argument("--within", type=float, default=0, metavar="M",
+                        help="--checkpoint-minutes M: checkpoints within epochs (default: none)")
     args = parser.parse_args()
+    train = TRAIN + ["--checkpoint-minutes", str(args.within)]
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="soak-resume-")
     try:
@@ -116,13 +144,13 @@ def main():
                    "--val-per-class", "8")
         assert made.returncode == 0, made.stderr
         reference = os.path.join(work, "reference")
-        done = cli("train", "--data-dir", data, "--save-dir", reference, *TRAIN)
+        done = cli("train", "--data-dir", data, "--save-dir", reference, *train)
         assert done.returncode == 0, done.stderr
         expected = final_arrays(reference)
         resumed = identical = 0
         for number in range(1, args.trials + 1):
             run = os.path.join(work, "trial-%03d" % number)
-            moment, ok, result = trial(data, run, rng)
+            moment, ok, result = trial(data, run, rng, train)
             match = ok and not isinstance(result, str) and same(result, expected)
             resumed += ok
             identical += match

@@ -1,7 +1,9 @@
 """Training checkpoints that resume bit-exactly, stored as data only: named arrays and JSON.
 
-A checkpoint is a folder under ``root`` (``epoch-0007``, or ``best``). Format 2, the one this
-version writes and reads, holds::
+A checkpoint is a folder under ``root``: ``epoch-0007`` (7 epochs done), ``best``, or a checkpoint
+within an epoch, ``epoch-0008-batch-000120`` (7 epochs and 120 batches of the 8th done; the
+newest one is kept, see :func:`prune_within`). Format 2, the one this version writes and reads,
+holds::
 
     model.params            net.save_parameters: the parameters (the devices' copies averaged,
                             as MXNet does), by structural name (``features.0.weight``)
@@ -22,8 +24,9 @@ version writes and reads, holds::
                             ``key`` words, ``pos``, ``has_gauss``, ``cached_gaussian``)
     state.json              the training loop's ``state`` dict (epoch, best score, config, loss
                             scale, ...)
-    checkpoint.json         written last: ``format`` (2), ``epoch``, the devices (``contexts``,
-                            ``device_ids``) and the list of ``files``
+    checkpoint.json         written last: ``format`` (2), ``epoch`` (epochs done), ``batch``
+                            (batches of the next epoch done; absent or 0 at an epoch's end), the
+                            devices (``contexts``, ``device_ids``) and the list of ``files``
 
 Loading reads these with ``mx.nd.load`` and ``json`` alone: nothing in a checkpoint can run
 code. The optimizer state is rebuilt, not unpickled: each device's state of each parameter is
@@ -33,7 +36,7 @@ schedule. The update counts are restored by device position, so a run continues 
 K + 1 on other device ids as well (a Horovod rank, ``--gpus 2,3`` after ``--gpus 0,1``). Format 1
 (rng.pkl and trainer-ctx<i>.states were Python pickles) is refused with one line: its
 model.params can still start a new run (``--pretrained``). The state is a plain dict plus named
-arrays, so a checkpoint taken within an epoch needs nothing new here.
+arrays; a checkpoint taken within an epoch keeps the loop's place in it there.
 
 Why not ``Trainer.save_states``: besides pickling, with ``update_on_kvstore=False`` it writes the
 first device's updater only and ``load_states`` gives every device that copy, which is exact
@@ -60,6 +63,7 @@ from . import atomic, framework, textfile
 from .errors import UsageError
 
 EPOCH_NAME = "epoch-%04d"
+WITHIN_NAME = "epoch-%04d-batch-%06d"      # the epoch in progress (from 1), its batches done
 BEST_NAME = "best"
 LATEST_FILE = "latest"
 MODEL_FILE = "model.params"
@@ -74,20 +78,22 @@ PICKLED_FORMAT = 1
 SLOT = "#"
 
 _EPOCH_DIR = re.compile(r"epoch-(\d+)")
+_WITHIN_DIR = re.compile(r"epoch-(\d+)-batch-(\d+)")
 
 
 class UnknownFormat(UsageError):
     """A checkpoint folder this version must not read (not merely an incomplete one)."""
 
 
-def save(root, epoch, net, trainer, state, name=None):
-    """Write the checkpoint ``root/name`` (default ``epoch-%04d``) atomically; return its path.
+def save(root, epoch, net, trainer, state, name=None, batch=0):
+    """Write the checkpoint ``root/name`` (default ``epoch-%04d``, or with ``batch`` > 0 the
+    checkpoint within the next epoch after that many batches) atomically; return its path.
 
     ``state`` must be JSON-serialisable. An existing checkpoint of the same name (e.g. "best")
     is replaced only once the new one is complete; anything else at that name is refused.
     ``root/latest`` is then updated.
     """
-    name = name or EPOCH_NAME % epoch
+    name = name or (WITHIN_NAME % (epoch + 1, batch) if batch else EPOCH_NAME % epoch)
     state_text = json.dumps(state, indent=1, sort_keys=True)
     framework.updaters(trainer)
     atomic.make_folder(root)
@@ -95,7 +101,7 @@ def save(root, epoch, net, trainer, state, name=None):
     with atomic.staging(root, name) as stage:
         new = os.path.join(stage, name)
         os.mkdir(new)
-        _write_contents(new, epoch, net, trainer, state_text)
+        _write_contents(new, epoch, batch, net, trainer, state_text)
         atomic.fsync(new)
         if os.path.lexists(final):
             if os.path.islink(final) or not _is_complete(final):
@@ -137,16 +143,46 @@ def _is_complete(path):
     return True
 
 
+def _within_checkpoints(root):
+    """{(epochs done, batches done): path} of the complete checkpoints within an epoch."""
+    found = {}
+    for entry in os.listdir(root) if os.path.isdir(root) else ():
+        path = os.path.join(root, entry)
+        if _WITHIN_DIR.fullmatch(entry) and not os.path.islink(path) and _is_complete(path):
+            meta = _check_complete(path)
+            found[(meta["epoch"], meta.get("batch", 0))] = path
+    return found
+
+
+def position(path):
+    """(epochs done, batches of the next epoch done) of the complete checkpoint ``path``."""
+    meta = _check_complete(path)
+    return meta["epoch"], meta.get("batch", 0)
+
+
 def newest(root):
-    """The complete checkpoint under ``root`` with the most epochs done, ``best`` included (an
-    epoch checkpoint wins a tie: it is the same state), or None: where ``--resume`` continues."""
-    found = _epoch_checkpoints(root)
+    """The complete checkpoint under ``root`` furthest into the run, ``best`` and those within
+    an epoch included (an epoch checkpoint wins a tie: it is the same state), or None: where
+    ``--resume`` continues."""
+    found = {(epoch, 0): path for epoch, path in _epoch_checkpoints(root).items()}
+    for place, path in _within_checkpoints(root).items():
+        found.setdefault(place, path)
     best = os.path.join(root, BEST_NAME)
     if not os.path.islink(best) and _is_complete(best):
-        epoch = _check_complete(best)["epoch"]
-        if epoch not in found and (not found or epoch > max(found)):
-            return best
+        found.setdefault(position(best), best)
     return found[max(found)] if found else None
+
+
+def prune_within(root, keep=1):
+    """Delete the checkpoints within an epoch except the newest ``keep``, and those an epoch
+    checkpoint has overtaken (renamed away first, as :func:`prune` does)."""
+    found = _within_checkpoints(root)
+    epochs = _epoch_checkpoints(root)
+    last_epoch = max(epochs) if epochs else 0
+    kept = sorted(found)[-keep:] if keep else []
+    for place, path in found.items():
+        if place not in kept or place[0] < last_epoch:
+            _delete(path)
 
 
 def prune(root, keep_last, keep_every=None):
@@ -239,7 +275,7 @@ def read_state(path):
 
 # -- writing --------------------------------------------------------------------------------
 
-def _write_contents(directory, epoch, net, trainer, state_text):
+def _write_contents(directory, epoch, batch, net, trainer, state_text):
     """Write every file of a checkpoint into ``directory`` (a new folder inside a staging
     folder), ``checkpoint.json`` last."""
     updaters = framework.updaters(trainer)
@@ -265,7 +301,7 @@ def _write_contents(directory, epoch, net, trainer, state_text):
     _write_json(directory, RNG_FILE, _rng_state())
     _write_json(directory, STATE_FILE, state_text)
     files += [OPTIMIZER_FILE, RNG_FILE, STATE_FILE]
-    _write_json(directory, META_FILE, {"format": FORMAT, "epoch": epoch,
+    _write_json(directory, META_FILE, {"format": FORMAT, "epoch": epoch, "batch": batch,
                                        "contexts": [str(c) for c in framework.contexts(trainer)],
                                        "device_ids": device_ids, "files": files})
 
@@ -456,8 +492,9 @@ def _check_meta(meta):
     if not isinstance(meta, dict):
         raise ValueError("not a JSON object")
     contexts, device_ids, files = meta["contexts"], meta["device_ids"], meta["files"]
-    if type(meta["format"]) is not int or type(meta["epoch"]) is not int:
-        raise ValueError("format and epoch must be integers")
+    if (type(meta["format"]) is not int or type(meta["epoch"]) is not int
+            or type(meta.get("batch", 0)) is not int or meta.get("batch", 0) < 0):
+        raise ValueError("format, epoch and batch must be integers")
     if (not isinstance(contexts, list) or not contexts or not isinstance(device_ids, list)
             or len(contexts) != len(device_ids)):
         raise ValueError("bad device list")

@@ -170,21 +170,28 @@ class Run(loop.Training):
             dist.broadcast(self.net)
 
     # -- data -------------------------------------------------------------------------------
-    def epoch_batches(self, epoch):
-        """The training batches of epoch ``epoch``, seeded from (seed, epoch, rank)."""
+    def epoch_batches(self, epoch, start=0):
+        """The training batches of epoch ``epoch`` from batch ``start`` on, seeded from (seed,
+        epoch, rank): DALI starts there directly (its draws are a function of the batch), the
+        other readers make and drop the ``start`` batches before it."""
         cfg, seed = self.cfg, epoch_seed(self.cfg.seed, epoch, self.dist.rank)
-        if cfg.data_backend == "synthetic":
-            return SyntheticBatches(self.local_batch, cfg.input_size, cfg.classes,
-                                    cfg.batches_per_epoch or 100, raw=on_device(cfg.aug), seed=seed)
         if cfg.data_backend in backends.DALI:
             return dali.train_iter(cfg.rec_train, cfg.rec_train_idx, self.local_batch,
                                    cfg.input_size, cfg.data_backend, self.contexts,
                                    steps=cfg.accumulate, threads=cfg.threads,
                                    num_parts=self.dist.size, part_index=self.dist.rank,
-                                   seed=cfg.seed, epoch=epoch)
-        return train_iter(cfg.rec_train, cfg.rec_train_idx, self.local_batch, cfg.input_size,
-                          aug=cfg.aug, threads=cfg.threads,
-                          num_parts=self.dist.size, part_index=self.dist.rank, seed=seed)
+                                   seed=cfg.seed, epoch=epoch, start_batch=start)
+        if cfg.data_backend == "synthetic":
+            batches = SyntheticBatches(self.local_batch, cfg.input_size, cfg.classes,
+                                       cfg.batches_per_epoch or 100, raw=on_device(cfg.aug),
+                                       seed=seed)
+        else:
+            batches = train_iter(cfg.rec_train, cfg.rec_train_idx, self.local_batch,
+                                 cfg.input_size, aug=cfg.aug, threads=cfg.threads,
+                                 num_parts=self.dist.size, part_index=self.dist.rank, seed=seed)
+        for _ in range(start):
+            next(batches)
+        return batches
 
     def _val_batches(self):
         cfg = self.cfg
@@ -196,13 +203,21 @@ class Run(loop.Training):
 
     # -- what the run core asks -------------------------------------------------------------
     def state(self):
-        """The loss scale (FP16); the trainer keeps this run's lr schedule on resume (the same
-        formula, possibly with a new end: see config.check_resume)."""
-        return {"loss_scaler": self.scaler.state_dict() if self.scaler else None}
+        """The loss scale (FP16) and mixup's RNG within the epoch; the trainer keeps this run's
+        lr schedule on resume (the same formula, possibly with a new end: see
+        config.check_resume)."""
+        kind, key, pos, has_gauss, cached = self.rng.get_state() if self.rng else (None,) * 5
+        return {"loss_scaler": self.scaler.state_dict() if self.scaler else None,
+                "mixup_rng": None if kind is None else
+                [kind, key.tolist(), int(pos), int(has_gauss), float(cached)]}
 
     def restore_state(self, state):
         if self.scaler is not None:
             self.scaler.load_state_dict(state["loss_scaler"])
+
+    def restore_epoch(self, state):
+        kind, key, pos, has_gauss, cached = state["mixup_rng"]
+        self.rng.set_state((kind, np.array(key, dtype=np.uint32), pos, has_gauss, cached))
 
     def evaluate(self):
         """Validate a copy of the weights. An inference forward re-lays conv weights out for
@@ -233,6 +248,9 @@ class Run(loop.Training):
 
     def barrier(self):
         self.dist.barrier()
+
+    def agree(self, flag):
+        return self.dist.any(flag)
 
     def describe(self):
         cfg = self.cfg

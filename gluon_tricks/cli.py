@@ -5,7 +5,7 @@ import os
 import sys
 
 from . import __version__, options
-from .errors import MESSAGE_CHARS, GluonTricksError, shown
+from .errors import MESSAGE_CHARS, GluonTricksError, Stopped, shown
 
 # Each module defines NAME, HELP, configure(parser) and run(args) -> exit code.
 COMMANDS = (
@@ -68,6 +68,9 @@ def main(argv=None):
         code = args.run(args) or 0
         sys.stdout.flush()
         return code
+    except Stopped as err:
+        print("gluon-tricks %s: %s" % (args.command, err), file=sys.stderr)
+        return err.exit_code
     except GluonTricksError as err:
         print("gluon-tricks %s: error: %s" % (args.command, shown(str(err), limit=MESSAGE_CHARS)),
               file=sys.stderr)

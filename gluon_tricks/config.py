@@ -199,6 +199,7 @@ class TrainConfig(RunConfig):
     save_dir: str = run_option("save_dir", "runs/train")
     save_frequency: int = run_option("save_frequency")
     keep_last: int = run_option("keep_last")
+    checkpoint_minutes: float = run_option("checkpoint_minutes")
     resume: Optional[str] = run_option("resume")
     overwrite: bool = run_option("overwrite")
     log_interval: int = run_option("log_interval")

@@ -19,6 +19,8 @@ from .errors import UsageError
 
 # device/local/nccl: one process; dist_*: MXNet's parameter server; horovod: under horovodrun.
 KVSTORES = ("device", "local", "nccl", "dist_sync", "dist_device_sync", "horovod")
+# The parameter-server key of the workers' stop flag (the Trainer's keys count its parameters).
+STOP_KEY = 1 << 20
 
 
 class Distribution:
@@ -29,6 +31,7 @@ class Distribution:
         self.horovod = None
         self.kvstore = cfg.kvstore
         self.rank, self.size, self.local_rank = 0, 1, 0
+        self._flag_key_ready = False
         contexts = cfg.contexts
         check_gpus(contexts)
         if cfg.kvstore == "horovod":
@@ -82,6 +85,22 @@ class Distribution:
         if self.is_dist:
             return local_batch * self.size
         return local_batch
+
+    def any(self, flag):
+        """True on every worker when ``flag`` is true on any worker (their sum, one tiny
+        allreduce or kvstore round trip): how all workers stop after the same update when a
+        signal reached only some of them."""
+        if self.size == 1:
+            return flag
+        value = mx.nd.array([1.0 if flag else 0.0])
+        if self.horovod:
+            return self.horovod.allreduce(value, op=self.horovod.Sum, name="stop").asscalar() > 0
+        if not self._flag_key_ready:
+            self.kvstore.init(STOP_KEY, mx.nd.zeros(1))
+            self._flag_key_ready = True
+        self.kvstore.push(STOP_KEY, value)
+        self.kvstore.pull(STOP_KEY, out=value)
+        return value.asscalar() > 0
 
     def barrier(self):
         """Wait for every worker (used before the final exit so rank 0's files are complete)."""

@@ -39,5 +39,14 @@ class UsageError(GluonTricksError, ValueError):
     exit_code = 2
 
 
+class Stopped(GluonTricksError):
+    """A run stopped on request (SIGTERM, SIGINT, SIGUSR1) after a checkpoint of that point:
+    not an error; exit code 75, sysexits.h's EX_TEMPFAIL ("try again later"), which tells a
+    requeueing job script or a Kubernetes podFailurePolicy that the run is resumable, apart
+    from success (0), a failure (1), bad input (2) or a kill (137, 143)."""
+
+    exit_code = 75
+
+
 class TrainingFailed(GluonTricksError):
     """Training stopped on its own (e.g. the loss diverged): not a usage error; exit code 1."""

@@ -13,6 +13,15 @@ def epoch_seed(seed, epoch, rank):
     return int(np.random.SeedSequence([seed, epoch + 1, rank]).generate_state(1)[0] >> 1)
 
 
+def update_seed(seed, epoch, update, rank):
+    """A 31-bit seed for update ``update`` (0-based) of an epoch: MXNet's RNG is set to it
+    before each update, so the update's draws on the devices (the colour jitter, dropout, a
+    detector's sampling) are a function of its number and a run resumes exactly within an
+    epoch."""
+    return int(np.random.SeedSequence([seed, epoch + 1, rank, update + 1])
+               .generate_state(1)[0] >> 1)
+
+
 def seed_everything(seed):
     """Seed Python's ``random``, NumPy's global RNG and MXNet's RNG on every device."""
     random.seed(seed)

@@ -56,7 +56,8 @@ class LabelsTaken:
 def record_labels(run):
     """{epoch: labels of the batches ``run`` trains on} from now on (a wrapper of its batches)."""
     labels, make = {}, run.epoch_batches
-    run.epoch_batches = lambda epoch: LabelsTaken(make(epoch), labels.setdefault(epoch, []))
+    run.epoch_batches = lambda epoch, start=0: LabelsTaken(make(epoch, start),
+                                                           labels.setdefault(epoch, []))
     return labels
 
 

@@ -434,3 +434,26 @@ def test_newest_prune_and_leftovers_of_a_killed_run(tmp_path):
     assert checkpoint.read_state(best) == {"epoch": 6}
     live.__exit__(None, None, None)
     assert not os.path.exists(live_path)
+
+
+def test_checkpoints_within_an_epoch_order_after_their_epoch_and_roll(tmp_path):
+    """``epoch-0003-batch-000004``: 2 epochs and 4 batches done. It is newer than epoch 2 and
+    older than epoch 3; only the newest one within an epoch is kept, and an epoch checkpoint
+    overtakes them."""
+    root = str(tmp_path / "checkpoints")
+    net = conv_net(1, [mx.cpu()])
+    trainer = nag_trainer(net)
+    checkpoint.save(root, 2, net, trainer, {"epoch": 2})
+    first = checkpoint.save(root, 2, net, trainer, {"epoch": 2, "batch": 1}, batch=1)
+    assert os.path.basename(first) == "epoch-0003-batch-000001"
+    assert checkpoint.position(first) == (2, 1) and checkpoint.newest(root) == first
+    second = checkpoint.save(root, 2, net, trainer, {"epoch": 2, "batch": 4}, batch=4)
+    checkpoint.prune_within(root)
+    assert checkpoint.newest(root) == second and not os.path.exists(first)
+    assert checkpoint.latest(root) == os.path.join(root, "epoch-0002")   # --checkpoint latest
+    best = checkpoint.save(root, 2, net, trainer, {"epoch": 2}, name="best")
+    assert checkpoint.newest(root) == second != best
+    checkpoint.save(root, 3, net, trainer, {"epoch": 3})
+    assert checkpoint.newest(root) == os.path.join(root, "epoch-0003")
+    checkpoint.prune_within(root)
+    assert sorted(os.listdir(root)) == ["best", "epoch-0002", "epoch-0003", "latest"]

@@ -113,20 +113,27 @@ class RunFolder:
         """Remove what an interrupted checkpoint write left (gluon_tricks.checkpoint)."""
         checkpoint.remove_leftovers(self.checkpoints)
 
-    def start(self, config_json, epochs_done=None, tensorboard=False):
+    def start(self, config_json, place=None, tensorboard=False):
         """Write config.json (replaced on resume) and open the metrics log; a resumed run
-        (``epochs_done`` given) first cuts the log back to its checkpoint, so no event appears
-        twice. Returns the :class:`~gluon_tricks.runcore.metrics.MetricsLog`."""
-        if epochs_done is not None:
-            cut_metrics(self.metrics_path, epochs_done)
-        atomic.write_text(self.config_path, config_json, replace=epochs_done is not None)
+        (``place``: its checkpoint's epochs and batches done) first cuts the log back to that
+        place, so no event appears twice. Returns the :class:`~gluon_tricks.runcore.metrics.MetricsLog`."""
+        if place is not None:
+            cut_metrics(self.metrics_path, *place)
+        atomic.write_text(self.config_path, config_json, replace=place is not None)
         return MetricsLog(self.path, tensorboard=tensorboard)
 
-    def save_checkpoint(self, epoch, net, trainer, state, name=None):
-        return checkpoint.save(self.checkpoints, epoch, net, trainer, state, name=name)
+    def save_checkpoint(self, epoch, net, trainer, state, name=None, batch=0):
+        return checkpoint.save(self.checkpoints, epoch, net, trainer, state, name=name,
+                               batch=batch)
 
     def prune(self, keep_last, keep_every):
+        """The epoch checkpoints' rolling window, and those within an epoch it overtook."""
         checkpoint.prune(self.checkpoints, keep_last, keep_every)
+        checkpoint.prune_within(self.checkpoints)
+
+    def prune_within(self):
+        """Keep the newest checkpoint within an epoch only."""
+        checkpoint.prune_within(self.checkpoints)
 
     def plot(self, score_keys=(), title=None):
         """lr.png, loss.png, accuracy.png and, for ``score_keys``, scores.png; the paths."""

@@ -19,10 +19,11 @@ import mxnet as mx
 import numpy as np
 
 from .. import checkpoint, outputs
-from ..errors import TrainingFailed, UsageError
+from ..errors import Stopped, TrainingFailed, UsageError
+from ..seeds import epoch_seed, seed_everything, update_seed
 from .metrics import METRICS_FILE, Progress
-from ..seeds import epoch_seed, seed_everything
 from .resume import resume_point
+from .stop import CheckpointClock, StopRequests
 
 
 class Diverged(Exception):
@@ -32,6 +33,45 @@ class Diverged(Exception):
 def _number(value):
     """A float of a loss or count: an NDArray (read now, which waits for it) or a number."""
     return float(value.asscalar()) if isinstance(value, mx.nd.NDArray) else float(value)
+
+
+class Tally:
+    """An epoch's loss (and correct count) so far. Each update's per-device values are read
+    from the devices only when a progress line is due (or a checkpoint needs them) and summed in
+    one fixed order, so an epoch resumed from a checkpoint within it adds up bit for bit as an
+    uninterrupted one (a partial sum continues the same left fold). ``state`` is a checkpoint's
+    :meth:`state`."""
+
+    def __init__(self, images_per_update, state=None):
+        self.images_per_update = images_per_update
+        self.totals = np.array(state["totals"] if state else [0.0, 0.0, 0.0])
+        self.window = [[tuple(state["window"])]] if state and state["updates"] else []
+        self.updates = state["updates"] if state else 0
+
+    def add(self, result):
+        """One update's per-device (loss sum, correct count or None)."""
+        self.window.append(result)
+        self.updates += 1
+
+    def _sums(self):
+        return (sum(_number(l) for step in self.window for l, _ in step),
+                sum(_number(c) for step in self.window for _, c in step if c is not None))
+
+    def close_window(self):
+        """(loss sum, correct count, images) of the updates since the last call, added to the
+        epoch's totals."""
+        loss, correct = self._sums()
+        images = self.updates * self.images_per_update
+        self.totals += (loss, correct, images)
+        self.window, self.updates = [], 0
+        return loss, correct, images
+
+    def state(self):
+        """The tally as JSON values; the open window summed so far."""
+        loss, correct = self._sums()
+        self.window = [[(loss, correct)]] if self.updates else []
+        return {"totals": [float(v) for v in self.totals], "window": [loss, correct],
+                "updates": self.updates}
 
 
 class Training:
@@ -52,8 +92,9 @@ class Training:
         """Tidy the folder; a subclass then builds its parts and calls :meth:`restore` with
         ``resume_from`` (see :func:`~gluon_tricks.runcore.resume.resume_point`) if given."""
         self.cfg, self.folder = cfg, cfg.folder
-        self.start_epoch, self.best, self.result = 0, None, None
-        self.last_checkpoint = None
+        self.start_epoch, self.start_batch, self.best, self.result = 0, 0, None, None
+        self.last_checkpoint, self.resumed, self.log = None, None, None
+        self.stops, self.clock = StopRequests(), CheckpointClock(cfg.checkpoint_minutes)
         if self.is_root:
             self.folder.tidy()
         if cfg.resume and not resume_from:
@@ -61,9 +102,10 @@ class Training:
                      % cfg.resume)
 
     # -- what a task supplies ---------------------------------------------------------------
-    def epoch_batches(self, epoch):
-        """The training batches of epoch ``epoch`` (an iterator; ``close()`` is called if it
-        has one); the RNGs are already seeded for the epoch."""
+    def epoch_batches(self, epoch, start=0):
+        """The training batches of epoch ``epoch`` from batch ``start`` on, each as the
+        uninterrupted epoch makes it (an iterator; ``close()`` is called if it has one); the
+        RNGs are already seeded for the epoch."""
         raise NotImplementedError
 
     def update(self, batch):
@@ -86,6 +128,10 @@ class Training:
 
     def restore_state(self, state):
         """Take back :meth:`state` from a checkpoint's state dict."""
+
+    def restore_epoch(self, state):
+        """Resuming within an epoch: after :meth:`begin_epoch`, take back what :meth:`state`
+        kept of the epoch in progress (e.g. an RNG of its own)."""
 
     def reading(self, split, where):
         """A context turning a reader's failure on ``split`` at ``where`` into a one-line stop."""
@@ -119,6 +165,11 @@ class Training:
     def barrier(self):
         """Wait for every worker of a distributed run."""
 
+    def agree(self, flag):
+        """True on every worker when ``flag`` is true on any (a distributed run's workers all
+        stop after the same update)."""
+        return flag
+
     # -- the loop ---------------------------------------------------------------------------
     def say(self, text):
         if self.is_root and text:
@@ -128,25 +179,34 @@ class Training:
         """Continue from checkpoint ``path``: weights, optimizer state, update count, RNGs, and
         the loop's place (epochs done, best score)."""
         state = checkpoint.load(path, self.net, self.trainer, self.contexts)
-        self.start_epoch = state["epoch"]
+        self.start_epoch, self.start_batch = state["epoch"], state.get("batch", 0)
         self.best = state.get("best", state.get("best_top1"))   # best_top1: before version 2.1
         self.restore_state(state)
-        self.last_checkpoint = path
-        self.say("resumed from %s (epoch %d done, update %d)"
-                 % (path, state["epoch"], self.trainer.optimizer.num_update))
+        self.last_checkpoint, self.resumed = path, state
+        done = ("batch %d of epoch %d done" % (self.start_batch, self.start_epoch + 1)
+                if self.start_batch else "epoch %d done" % self.start_epoch)
+        self.say("resumed from %s (%s, update %d)"
+                 % (path, done, self.trainer.optimizer.num_update))
 
-    def save(self, epochs_done, name=None):
-        """Write a checkpoint; a full disk stops the run with one line saying nothing is lost."""
+    def save(self, epochs_done, name=None, batch=0, tally=None):
+        """Write a checkpoint (``batch`` > 0: within the next epoch, with its ``tally``); a full
+        disk stops the run with one line saying nothing is lost."""
         state = dict(self.state(), epoch=epochs_done, num_update=self.trainer.optimizer.num_update,
                      best=self.best, config=self.cfg.to_dict())
-        target = os.path.join(self.folder.checkpoints, name or checkpoint.EPOCH_NAME % epochs_done)
+        if batch:
+            state.update(batch=batch, tally=tally.state())
+        name = name or (checkpoint.WITHIN_NAME % (epochs_done + 1, batch) if batch
+                        else checkpoint.EPOCH_NAME % epochs_done)
+        target = os.path.join(self.folder.checkpoints, name)
         try:
-            path = self.folder.save_checkpoint(epochs_done, self.net, self.trainer, state, name)
+            path = self.folder.save_checkpoint(epochs_done, self.net, self.trainer, state, name,
+                                               batch)
         except (OSError, mx.base.MXNetError) as err:
             if not outputs.disk_full(err):
                 raise
             raise self.disk_full(self.folder.checkpoints, "checkpoint " + target) from None
         self.last_checkpoint = path
+        self.clock.restart()
         return path
 
     def disk_full(self, folder, what):
@@ -163,38 +223,62 @@ class Training:
         self.save(epochs_done)
         self.folder.prune(self.cfg.keep_last, self.cfg.save_frequency)
 
+    def checkpoint_within(self, epoch, done, tally):
+        """After update ``done`` of epoch ``epoch`` (0-based): on a stop request (on any worker)
+        write a checkpoint of this point and stop; else write one if ``--checkpoint-minutes``
+        says it is due (only the root process writes)."""
+        stop = self.agree(self.stops.signal is not None)
+        if not (stop or self.clock.due()):
+            return
+        if self.is_root:
+            self.save(epoch, batch=done, tally=tally)
+            self.folder.prune_within()
+        if stop:
+            self.stopped(epoch + 1, done, "after epoch %d batch %d of %d"
+                         % (epoch + 1, done, self.iters))
+
+    def stopped(self, epoch, batch, where):
+        """Stop on request at ``where`` (batch ``batch`` of epoch ``epoch``, from 1), the newest
+        checkpoint written: a "stop" event, one line, exit code 75."""
+        if self.log is not None:
+            self.log.log(kind="stop", epoch=epoch, batch=batch, signal=self.stops.name,
+                         step=self.trainer.optimizer.num_update)
+        self.barrier()
+        raise Stopped("stopped on %s %s; checkpoint %s; continue with: %s"
+                      % (self.stops.name if self.stops.signal else "request", where,
+                         self.last_checkpoint, self.folder.resume_command()))
+
     def train_epoch(self, epoch, progress, log):
         """Epoch ``epoch`` (0-based) of training, printing and logging ``progress`` lines to
         ``log`` (a MetricsLog, on the root process); returns its mean loss, the train metric
-        if the task counts one, and what :meth:`begin_epoch` adds."""
+        if the task counts one, and what :meth:`begin_epoch` adds. A run resumed within this
+        epoch starts after the batches its checkpoint had done, exactly as if it had gone on."""
         seed = epoch_seed(self.cfg.seed, epoch, self.rank)
         seed_everything(seed)
         facts = self.begin_epoch(epoch, seed)
+        start = self.start_batch if epoch == self.start_epoch else 0
+        if start:
+            self.restore_epoch(self.resumed)
+        tally = Tally(self.images_per_update, self.resumed["tally"] if start else None)
         with self.reading("train", "the start of epoch %d" % (epoch + 1)):
-            batches = self.epoch_batches(epoch)
+            batches = self.epoch_batches(epoch, start)
         progress.start_epoch(epoch)
-        totals = np.zeros(3)
-        window = []
         tick = time.time()
-        for i in range(self.iters):
+        for i in range(start, self.iters):
             with self.reading("train", "epoch %d batch %d" % (epoch + 1, i + 1)):
                 batch = next(batches, None)
             if batch is None:
                 raise UsageError("the training set gave %d batches in epoch %d, fewer than the %d "
                                  "of an epoch" % (i, epoch + 1, self.iters))
             fetched = time.time()
-            window.append(self.update(batch))
+            mx.random.seed(update_seed(self.cfg.seed, epoch, i, self.rank), ctx="all")
+            tally.add(self.update(batch))
             loss, metric = 0.0, None
             if (i + 1) % self.cfg.log_interval == 0 or i == self.iters - 1:
-                loss_sum = sum(_number(l) for step in window for l, _ in step)
-                correct = sum(_number(c) for step in window for _, c in step
-                              if c is not None)
-                images = len(window) * self.images_per_update
+                loss_sum, correct, images = tally.close_window()
                 if not np.isfinite(loss_sum):
                     raise Diverged("loss became %s in epoch %d near batch %d"
                                    % (loss_sum, epoch + 1, i + 1))
-                totals += (loss_sum, correct, images)
-                window = []
                 loss = loss_sum / images
                 if self.metric_name:
                     metric = (self.metric_name, correct / images)
@@ -205,42 +289,58 @@ class Training:
             if line is not None and self.is_root:
                 print(line, flush=True)
                 log.log(line.record(), **self.line_fields())
+            self.checkpoint_within(epoch, i + 1, tally)
         if hasattr(batches, "close"):
             batches.close()
+        totals = tally.totals
         train = {"loss": totals[0] / totals[2]}
         if self.metric_name:
             train["train_acc"] = totals[1] / totals[2]
         return dict(train, **facts)
 
+    def epochs(self, progress, log):
+        """The epochs from ``start_epoch`` on; a stop request (on any worker) during one stops
+        the run after it, at its epoch checkpoint."""
+        for epoch in range(self.start_epoch, self.cfg.num_epochs):
+            start = time.time()
+            train = self.train_epoch(epoch, progress, log)
+            if self.is_root:
+                self.end_epoch(epoch, train, time.time() - start, progress, log)
+            if self.agree(self.stops.signal is not None) and epoch + 1 < self.cfg.num_epochs:
+                self.stopped(epoch + 2, 0, "at the end of epoch %d" % (epoch + 1))
+
+    def end_epoch(self, epoch, train, seconds, progress, log):
+        """Evaluate after epoch ``epoch`` (0-based), log and say it, write its checkpoints."""
+        with progress.evaluating(), self.reading(
+                "val", "the evaluation after epoch %d" % (epoch + 1)):
+            result = self.evaluate()
+        step = self.trainer.optimizer.num_update
+        log.log(kind="epoch", epoch=epoch + 1, step=step, seconds=seconds, **train)
+        log.log(kind="eval", epoch=epoch + 1, step=step, **result)
+        self.say(self.epoch_line(epoch, train, result, seconds))
+        improved = self.best is None or result[self.score] > self.best
+        self.best = result[self.score] if improved else self.best
+        self.result = result
+        self.checkpoint_epoch(epoch + 1, improved)
+
     def fit(self):
         """Train from ``start_epoch`` to the end, evaluating (root process) after each epoch;
         then plots, report and a last line. Returns the last evaluation (None if no epoch ran)."""
         cfg = self.cfg
-        log = None
+        log = self.log = None
         if self.is_root:
-            log = self.folder.start(cfg.to_json(), self.start_epoch if cfg.resume else None,
-                                    cfg.tensorboard)
+            place = (self.start_epoch, self.start_batch) if cfg.resume else None
+            log = self.log = self.folder.start(cfg.to_json(), place, cfg.tensorboard)
+            if self.resumed:
+                log.log(kind="resume", epoch=self.start_epoch + 1, batch=self.start_batch,
+                        step=self.trainer.optimizer.num_update)
         progress = Progress(cfg.num_epochs, self.iters, every=cfg.log_interval)
         self.say(self.describe())
         started = time.time()
+        self.clock.restart()
         try:
-            for epoch in range(self.start_epoch, cfg.num_epochs):
-                start = time.time()
-                train = self.train_epoch(epoch, progress, log)
-                seconds = time.time() - start
-                if not self.is_root:
-                    continue
-                with progress.evaluating(), self.reading(
-                        "val", "the evaluation after epoch %d" % (epoch + 1)):
-                    result = self.evaluate()
-                step = self.trainer.optimizer.num_update
-                log.log(kind="epoch", epoch=epoch + 1, step=step, seconds=seconds, **train)
-                log.log(kind="eval", epoch=epoch + 1, step=step, **result)
-                self.say(self.epoch_line(epoch, train, result, seconds))
-                improved = self.best is None or result[self.score] > self.best
-                self.best = result[self.score] if improved else self.best
-                self.result = result
-                self.checkpoint_epoch(epoch + 1, improved)
+            with self.stops:
+                self.epochs(progress, log)
         except OSError as err:
             if not outputs.disk_full(err):
                 raise

@@ -267,10 +267,10 @@ class MetricsLog:
         self.close()
 
 
-def cut_metrics(path, epochs_done):
-    """Drop the events of ``path`` after epoch ``epochs_done`` (a resumed run repeats them), and
-    a partial last line; the kept lines are copied byte for byte into a new file that replaces
-    the old one (see gluon_tricks.atomic)."""
+def cut_metrics(path, epochs_done, batches_done=0):
+    """Drop the events of ``path`` after epoch ``epochs_done`` and ``batches_done`` batches of
+    the next (a resumed run repeats them), and a partial last line; the kept lines are copied
+    byte for byte into a new file that replaces the old one (see gluon_tricks.atomic)."""
     if not os.path.exists(path):
         return
     with open(path, "rb") as f:
@@ -281,10 +281,20 @@ def cut_metrics(path, epochs_done):
             event = json.loads(line)
         except ValueError:
             continue
-        if isinstance(event, dict) and event.get("epoch", 0) <= epochs_done:
+        if isinstance(event, dict) and _before(event, epochs_done, batches_done):
             kept.append(line + b"\n")
     with atomic.new_file(path, replace=True) as f:
         f.writelines(kept)
+
+
+def _before(event, epochs_done, batches_done):
+    """True for an event of the run up to that place: of a finished epoch, or a progress
+    line (or a stop or resume) of the next epoch's first ``batches_done`` batches."""
+    epoch = event.get("epoch", 0)
+    if not isinstance(epoch, int) or epoch <= epochs_done:
+        return True
+    return (epoch == epochs_done + 1 and event.get("kind") in ("train", "stop", "resume")
+            and isinstance(event.get("batch"), int) and event["batch"] <= batches_done)
 
 
 def read_metrics(path):

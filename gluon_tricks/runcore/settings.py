@@ -30,6 +30,10 @@ _DECLARATIONS = {
     "keep_last": (("--keep-last",), dict(
         minimum=0, exclusive=True, metavar="K", resume_safe=True,
         help="how many of the newest epoch checkpoints to keep besides those and best")),
+    "checkpoint_minutes": (("--checkpoint-minutes",), dict(
+        minimum=0, metavar="M", resume_safe=True,
+        help="also write a checkpoint within an epoch every M minutes (the newest one is kept; "
+             "0: none), so a kill loses at most M minutes")),
     "resume": (("--resume",), dict(
         metavar="DIR", resume_safe=True,
         help="continue the run in DIR from its newest checkpoint, with its saved configuration "
@@ -49,8 +53,12 @@ _DECLARATIONS = {
 }
 
 RUN_OPTIONS = tuple(_DECLARATIONS)
+# A ResNet-50 checkpoint takes seconds to write (benchmarks/README.md): every 30 minutes that is
+# well under 1% of the time, and a kill without warning loses at most half an hour.
+CHECKPOINT_MINUTES = 30.0
 # The defaults of the commands that do not set their own.
-DEFAULTS = {"save_frequency": 10, "keep_last": 2, "resume": None, "overwrite": False,
+DEFAULTS = {"save_frequency": 10, "keep_last": 2, "checkpoint_minutes": CHECKPOINT_MINUTES,
+            "resume": None, "overwrite": False,
             "log_interval": 50, "logging_file": "train.log", "tensorboard": False, "seed": 0}
 
 

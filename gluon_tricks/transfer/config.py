@@ -53,6 +53,7 @@ class TransferConfig(RunConfig):
     save_dir: str = run_option("save_dir", "runs/transfer")
     save_frequency: int = run_option("save_frequency")
     keep_last: int = run_option("keep_last", 1)
+    checkpoint_minutes: float = run_option("checkpoint_minutes")
     resume: Optional[str] = run_option("resume")
     overwrite: bool = run_option("overwrite")
     log_interval: int = run_option("log_interval", 20)

@@ -176,9 +176,9 @@ class Detection(TransferTraining):
                               step_epochs=cfg.lr_decay_epochs, step_factor=LR_DECAY,
                               warmup_updates=cfg.lr_warmup, warmup_start=WARMUP_FACTOR)
 
-    def epoch_batches(self, epoch):
+    def epoch_batches(self, epoch, start=0):
         self.net.hybridize(static_alloc=True)    # a new graph: training and inference differ
-        return super().epoch_batches(epoch)
+        return super().epoch_batches(epoch, start)
 
     def update(self, batch):
         """The four losses of GluonCV's train_faster_rcnn.py: RPN objectness (sigmoid BCE) and

@@ -52,8 +52,12 @@ class TransferTraining(Training):
         """The task's lr schedule over ``self.iters`` updates per epoch."""
         raise NotImplementedError
 
-    def epoch_batches(self, epoch):
-        yield from self.train_loader
+    def epoch_batches(self, epoch, start=0):
+        """The loader's batches from ``start`` on: the ones before are made and dropped, so
+        their random draws are taken as in the epoch that wrote the checkpoint."""
+        for number, batch in enumerate(self.train_loader):
+            if number >= start:
+                yield batch
 
     def scores(self, result):
         """Markdown lines about an evaluation ``result``."""

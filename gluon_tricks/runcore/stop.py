@@ -1,0 +1,59 @@
+"""Stopping a run on request, and checkpoints within an epoch (README "Preemptible machines").
+
+SIGTERM, SIGINT and SIGUSR1 (what SLURM's ``--signal``, Kubernetes and cloud preemption notices
+send) are recorded while a run trains; the loop finishes the update in progress, writes a
+checkpoint of that exact point and exits with :class:`~gluon_tricks.errors.Stopped`'s code. A
+second signal changes nothing (the write is atomic, see :mod:`gluon_tricks.checkpoint`). As
+``launch`` does, SIGINT stays ignored when the run was started with it ignored (a background job
+of a script, ``nohup``), while SIGTERM and SIGUSR1, a scheduler's notices, are always taken.
+``--checkpoint-minutes`` bounds what a kill without warning loses.
+"""
+import signal
+import threading
+import time
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+class StopRequests:
+    """While entered (in the main thread), the first stop signal received: ``signal`` (None
+    until one arrives) and ``name``."""
+
+    def __init__(self):
+        self.signal, self._saved = None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNALS:
+                if signum != signal.SIGINT or signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._saved[signum] = signal.signal(signum, self._received)
+        return self
+
+    def _received(self, signum, frame):
+        if self.signal is None:
+            self.signal = signum
+
+    def __exit__(self, *exc):
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+        self._saved = {}
+
+    @property
+    def name(self):
+        return signal.Signals(self.signal).name
+
+
+class CheckpointClock:
+    """When the next checkpoint within an epoch is due: ``minutes`` after the last checkpoint
+    (0: never)."""
+
+    def __init__(self, minutes, clock=time.monotonic):
+        self.seconds, self.clock = 60.0 * minutes, clock
+        self.restart()
+
+    def restart(self):
+        """A checkpoint was just written."""
+        self.last = self.clock()
+
+    def due(self):
+        return self.seconds > 0 and self.clock() - self.last >= self.seconds
