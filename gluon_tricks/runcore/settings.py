@@ -33,7 +33,9 @@ _DECLARATIONS = {
     "checkpoint_minutes": (("--checkpoint-minutes",), dict(
         minimum=0, metavar="M", resume_safe=True,
         help="also write a checkpoint within an epoch every M minutes (the newest one is kept; "
-             "0: none), so a kill loses at most M minutes")),
+             "0: none), so a kill loses at most M minutes",
+        unobservable="a finished run has removed its within-epoch checkpoints; "
+                     "tests/test_preemption.py kills runs mid-epoch and resumes from them")),
     "resume": (("--resume",), dict(
         metavar="DIR", resume_safe=True,
         help="continue the run in DIR from its newest checkpoint, with its saved configuration "
