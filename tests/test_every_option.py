@@ -1,7 +1,8 @@
-"""Every option of ``train``, ``prepare``, ``check-rec``, ``eval`` and ``export`` is observed: a
-value other than its default changes what a user sees (the data a step receives, the parameters
-before and after training, the lr and loss of every update, the files written and their bytes,
-the printed results, a one-line refusal), never only the resolved configuration.
+"""Every option of ``train``, ``prepare``, ``check-rec``, ``eval``, ``export``, ``detect`` and
+``segment`` is observed: a value other than its default changes what a user sees (the data a step
+receives, the parameters before and after training, the lr and loss of every update, the files
+written and their bytes, the printed or evaluated scores, a one-line refusal), never only the
+resolved configuration.
 
 The options come from the commands' own parser, so a new option is picked up here: it needs an
 observation below or, when no test can see what it changes, the reason in its declaration
@@ -30,6 +31,7 @@ from mxnet import autograd
 from _records import write_rec
 from loop import Recorder, config
 from test_loose_behaviours import noisy_folder, start_file
+from transfer_data import make_ade, make_voc, save_backbone
 from gluon_tricks import cli, options
 from gluon_tricks.config import TrainConfig
 from gluon_tricks.distributed import Distribution
@@ -38,17 +40,12 @@ from gluon_tricks.precision import apply_update
 from gluon_tricks.runcore.metrics import MetricsLog, Progress
 from gluon_tricks.classification import Run, train
 
-SCOPE = ("train", "prepare", "check-rec", "eval", "export")
-NOT_YET = "outside issue 25, which asked for train, prepare, check-rec, eval and export"
+SCOPE = ("train", "prepare", "check-rec", "eval", "export", "detect", "segment")
+NOT_YET = ("outside issue 25, which asked for train, prepare, check-rec, eval, export, detect "
+           "and segment")
 # Commands whose options this file does not observe yet, and why.
-ELSEWHERE = {
-    "detect": "its options move to option() declarations with the shared run core; observed "
-              "here once they are declared",
-    "segment": "its options move to option() declarations with the shared run core; observed "
-               "here once they are declared",
-    **{name: NOT_YET for name in ("flops", "make-demo-data", "bench", "launch", "demo",
-                                  "zoo-check", "figures", "recipes", "doctor")},
-}
+ELSEWHERE = {name: NOT_YET for name in ("flops", "make-demo-data", "bench", "launch", "demo",
+                                        "zoo-check", "figures", "recipes", "doctor")}
 
 # The runs: mobilenet0.25 at 32 px, 2 epochs of 2 updates of 4 synthetic images, every update
 # logged, written under the view's own folder.
@@ -171,6 +168,11 @@ def paths(tmp_path_factory):
     found["bad"] = bad_records(root / "bad")
     (root / "names.txt").write_text("zero\none\ntwo\nthree\n")
     found["names"] = root / "names.txt"
+    for name, seed in (("", 0), ("2", 1)):
+        found["voc" + name] = make_voc(str(root / ("voc" + name) / "VOCdevkit"), seed=seed)
+        found["ade" + name] = make_ade(str(root / ("ade" + name)), seed=seed)
+        found["backbone" + name] = save_backbone(str(root / ("backbone%s.params" % name)),
+                                                 seed=seed)
     return found
 
 
@@ -215,9 +217,9 @@ def arrays_of(net):
     return [p.data().asnumpy() for p in net.collect_params().values()]
 
 
-def written(folder):
-    """The files under ``folder`` and what its run logged: the lr and loss of every update and
-    the validation results of every epoch."""
+def logged(folder):
+    """The files under ``folder``, the events its run logged (metrics.jsonl), and the lr and loss
+    of every update."""
     files = sorted(os.path.relpath(os.path.join(d, f), folder)
                    for d, _, names in os.walk(folder) for f in names)
     events = []
@@ -225,11 +227,16 @@ def written(folder):
         if os.path.basename(name) == "metrics.jsonl":
             with open(os.path.join(folder, name), encoding="utf-8") as f:
                 events += [json.loads(line) for line in f]
-    return {"files": files,
-            "lr": [e["lr"] for e in events if e["kind"] == "train"],
-            "loss": [e["loss"] for e in events if e["kind"] == "train"],
-            "eval": [(e["epoch"], e["top1"], e["top5"], e["images"]) for e in events
-                     if e["kind"] == "eval"]}
+    return events, {"files": files,
+                    "lr": [e["lr"] for e in events if e["kind"] == "train"],
+                    "loss": [e["loss"] for e in events if e["kind"] == "train"]}
+
+
+def written(folder):
+    """What :func:`logged` sees, with the validation results of every epoch."""
+    events, seen = logged(folder)
+    return dict(seen, eval=[(e["epoch"], e["top1"], e["top5"], e["images"]) for e in events
+                            if e["kind"] == "eval"])
 
 
 def contents(folder):
@@ -276,8 +283,8 @@ class Views:
             self.cache[key] = getattr(self, kind)(self.expand(args), self.folder())
             if twice:
                 again = getattr(self, kind)(self.expand(args), self.folder())
-                differ = [k for k in again
-                          if k != "said" and not same(self.cache[key][k], again[k])]
+                differ = [k for k in again if k not in ("said", "folder")
+                          and not same(self.cache[key][k], again[k])]
                 assert not differ, "%s %s does not repeat exactly: %s" % (kind, args, differ)
         return self.cache[key]
 
@@ -353,6 +360,22 @@ class Views:
                 if not line.startswith(("speed", "packed"))]
         return {"code": code, "said": said, "error": err.getvalue() if code == 2 else None,
                 "contents": contents(folder)}
+
+    def transfer(self, argv, folder):
+        """``gluon-tricks detect|segment ARGV``: the exit code and refusal, the files written,
+        the lr and loss of every update, the scores of every evaluation and the weights of the
+        newest epoch checkpoint (the bytes of the logs, plots and report hold times)."""
+        view = self.cli(argv, folder)
+        events, seen = logged(folder)
+        scores = [json.dumps({k: v for k, v in e.items() if k != "time"}) for e in events
+                  if e["kind"] == "eval"]          # as text: NaN for a class with no objects
+        epochs = sorted(n for n in seen["files"] if os.path.basename(n) == "model.params"
+                        and "epoch-" in n)
+        weights = mx.nd.load(os.path.join(folder, epochs[-1])) if epochs else {}
+        error = None if view["code"] == 0 else view["error"] or "exit code %s" % view["code"]
+        return dict(seen, code=view["code"], error=error, said=view["said"],
+                    eval=scores, folder=folder,
+                    weights={k: v.asnumpy() for k, v in sorted(weights.items())})
 
 
 @pytest.fixture(scope="module")
@@ -554,6 +577,93 @@ OTHERS = {
 }
 
 
+def transfer(change, seen, base=()):
+    return Change("transfer", tuple(base), tuple(change), seen)
+
+
+# Tiny runs of the §6 commands from a resnet18_v1d backbone saved here: one epoch of 2 updates,
+# in the main process (-j 0, the only way a run repeats), every update logged.
+TASKS = {
+    "detect": ("detect", "--data-root", "{voc}", "--short", "32", "--max-size", "48",
+               "--batches-per-epoch", "2"),
+    "segment": ("segment", "--data-root", "{ade}", "--base-size", "64", "--crop-size", "48",
+                "--batch-size", "2"),
+}
+RUN = ("--backbone", "resnet18_v1d", "--backbone-params", "{backbone}", "-j", "0",
+       "--num-epochs", "1", "--log-interval", "1", "--save-dir", "run")
+TWO_EPOCHS = ("--num-epochs", "2")
+SHARED = {
+    "--backbone": (("--backbone", "resnet34_v1d"), "code"),
+    "--backbone-params": (("--backbone-params", "{backbone2}"), "loss"),
+    "--num-epochs": (TWO_EPOCHS, "eval"),
+    "--batches-per-epoch": (("--batches-per-epoch", "1"), "lr"),
+    "--lr": (("--lr", "0.02"), "lr"),
+    "--wd": (("--wd", "0.01"), "weights"),
+    "--save-dir": (("--save-dir", "elsewhere"), "files"),
+    "--save-frequency": (("--save-frequency", "1"), "files", TWO_EPOCHS),
+    "--keep-last": (("--keep-last", "2"), "files", TWO_EPOCHS),
+    "--log-interval": (("--log-interval", "2"), "lr"),
+    "--logging-file": (("--logging-file", "other.log"), "files"),
+    "--tensorboard": (("--tensorboard",), "files"),
+    "--seed": (("--seed", "1"), "loss"),
+    "--gpus": (("--gpus", "0"), "code"),
+    "--cpus": (("--cpus", "2"), "loss"),
+    "--num-gpus": (("--num-gpus", "1"), "code"),
+    "--max-image-pixels": (("--max-image-pixels", "1000"), "code"),
+    "--print-config": (("--print-config",), "files"),
+    "--config": (("--config", "{config}"), "lr"),
+}
+OWN = {
+    "detect": {
+        "--data-root": (("--data-root", "{voc2}"), "loss"),
+        "--train-splits": (("--train-splits", "2007-trainval"), "loss"),
+        "--test-splits": (("--test-splits", "2012-test"), "code"),   # mAP is 0 at 32 px
+        "--short": (("--short", "40"), "loss"),
+        "--max-size": (("--max-size", "32"), "loss"),
+        "--lr-decay-epoch": (("--lr-decay-epoch", "1"), "lr", TWO_EPOCHS),
+        "--lr-warmup": (("--lr-warmup", "0"), "lr"),
+    },
+    "segment": {
+        "--data-root": (("--data-root", "{ade2}"), "loss"),
+        "--batch-size": (("--batch-size", "4"), "lr"),
+        "--base-size": (("--base-size", "48"), "loss"),
+        "--crop-size": (("--crop-size", "32"), "loss"),
+        "--no-aux": (("--no-aux",), "loss"),
+        "--multi-scale": (("--multi-scale",), "eval"),
+    },
+}
+
+
+def task_change(task, change, seen, base=()):
+    return transfer(change, seen, TASKS[task] + RUN + tuple(base))
+
+
+def observe_task_overwrite(task):
+    def observe(views):
+        """--overwrite replaces the finished run in --save-dir, which is refused without it."""
+        folder = views.get("transfer", TASKS[task] + RUN, twice=True)["folder"]
+        args = views.expand(TASKS[task] + RUN)
+        again = views.transfer(args, folder)
+        replaced = views.transfer(args + ["--overwrite"], folder)
+        assert again["code"] == 2 and "already holds a run" in again["error"]
+        assert replaced["code"] == 0 and len(replaced["eval"]) == 1
+    return observe
+
+
+def observe_task_resume(task):
+    def observe(views):
+        """--resume DIR continues DIR's run from its checkpoint: a finished run trains nothing
+        more, where the same command without it is refused."""
+        base = views.get("transfer", TASKS[task] + RUN, twice=True)
+        resumed = views.transfer([task, "--resume", "run"], base["folder"])
+        assert resumed["code"] == 0, resumed["error"]
+        assert any(line.startswith("resumed from") and "epoch-0001 (epoch 1 done" in line
+                   for line in resumed["said"])
+        assert resumed["eval"] == base["eval"] and resumed["weights"].keys() == \
+            base["weights"].keys()
+    return observe
+
+
 def observe_resume(views):
     """--resume DIR continues DIR's run from its newest checkpoint: this invocation trains only
     the epochs left, and the run ends with the bits of an uninterrupted one."""
@@ -640,7 +750,13 @@ CUSTOM = {
     "prepare --overwrite": observe_cli_overwrite(FOLDER),
     "export --overwrite": observe_cli_overwrite(EXPORT),
 }
-OBSERVED = dict({"train " + flag: change for flag, change in TRAIN.items()}, **OTHERS, **CUSTOM)
+CUSTOM.update({"%s %s" % (task, flag): observe(task) for task in TASKS
+               for flag, observe in (("--overwrite", observe_task_overwrite),
+                                     ("--resume", observe_task_resume))})
+TRANSFER = {"%s %s" % (task, flag): task_change(task, *how) for task in TASKS
+            for flag, how in dict(SHARED, **OWN[task]).items()}
+OBSERVED = dict({"train " + flag: change for flag, change in TRAIN.items()}, **OTHERS, **CUSTOM,
+                **TRANSFER)
 
 
 # -- the tests --------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ class TransferConfig(RunConfig):
     num_workers: int = option(
         4, "-j", "--num-workers", group=DATA, minimum=0, maximum=MAX_PARALLEL, metavar="N",
         resume_safe=True,
+        unobservable="speed, and above 0 which process draws each image's augmentation: a run "
+                     "with loader processes does not repeat, so no test can compare two",
         help="data loading processes (0: in the main process, the only way a run repeats bit "
              "for bit)")
     save_dir: str = run_option("save_dir", "runs/transfer")
