@@ -617,7 +617,8 @@ OWN = {
     "detect": {
         "--data-root": (("--data-root", "{voc2}"), "loss"),
         "--train-splits": (("--train-splits", "2007-trainval"), "loss"),
-        "--test-splits": (("--test-splits", "2012-test"), "code"),   # mAP is 0 at 32 px
+        # refused: the list it names is missing (at 32 px every mAP is 0, so scores cannot tell)
+        "--test-splits": (("--test-splits", "2012-test"), "code"),
         "--short": (("--short", "40"), "loss"),
         "--max-size": (("--max-size", "32"), "loss"),
         "--lr-decay-epoch": (("--lr-decay-epoch", "1"), "lr", TWO_EPOCHS),
