@@ -592,6 +592,8 @@ TASKS = {
 RUN = ("--backbone", "resnet18_v1d", "--backbone-params", "{backbone}", "-j", "0",
        "--num-epochs", "1", "--log-interval", "1", "--save-dir", "run")
 TWO_EPOCHS = ("--num-epochs", "2")
+# {flag: (change, what differs[, added to the base])}: the options both declare (TransferConfig,
+# the run options of runcore.settings, the devices), then each command's own.
 SHARED = {
     "--backbone": (("--backbone", "resnet34_v1d"), "code"),
     "--backbone-params": (("--backbone-params", "{backbone2}"), "loss"),
