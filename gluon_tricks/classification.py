@@ -35,6 +35,7 @@ from .lr_scheduler import scheduler_from_config
 from .models import get_model, initialize
 from .precision import LossScaler, apply_update, check_device
 from .runcore import loop
+from .runcore.report import summarize
 from .seeds import epoch_seed, seed_everything
 
 
@@ -218,6 +219,20 @@ class Run(loop.Training):
     def restore_epoch(self, state):
         kind, key, pos, has_gauss, cached = state["mixup_rng"]
         self.rng.set_state((kind, np.array(key, dtype=np.uint32), pos, has_gauss, cached))
+
+    def report(self, result, seconds):
+        """report.md of a ``train`` run: the final and best validation scores and the speed
+        (the demo writes its own, beside the paper's row)."""
+        summary = summarize(self.folder.path, self.cfg.to_dict())
+        speed = ("%.1f img/s" % summary.img_per_sec) if summary.img_per_sec else "n/a"
+        return ["# gluon-tricks train: %s" % self.cfg.model, "",
+                "| | top-1 (%) | top-5 (%) | epoch |", "|---|---:|---:|---:|",
+                "| final | %.2f | %.2f | %d |" % (100 * summary.final_top1,
+                                                100 * summary.final_top5, summary.epochs),
+                "| best | %.2f | %.2f | %d |" % (100 * summary.best_top1, 100 * summary.best_top5,
+                                               summary.best_epoch),
+                "", "%d updates, %s in training (evaluation excluded), on %d validation images; "
+                "plots in `plots/`." % (summary.steps, speed, summary.val_images)]
 
     def evaluate(self):
         """Validate a copy of the weights. An inference forward re-lays conv weights out for

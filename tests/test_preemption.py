@@ -99,6 +99,9 @@ def test_a_signal_stops_after_the_update_with_a_checkpoint_of_it(tiny_demo, tmp_
     assert progress(run)[-1] == (2, stop["batch"])
     out = assert_resumes_bit_identical(run, straight).stdout
     assert "resumed from %s (batch %d of epoch 2 done" % (checkpoint, stop["batch"]) in out
+    report = (run / "report.md").read_text()
+    assert "stopped on %s after epoch 2 batch %d" % (stop["signal"], stop["batch"]) in report
+    assert "resumed at epoch 2 batch %d" % stop["batch"] in report
 
 
 def test_a_second_signal_during_the_checkpoint_write_changes_nothing(tiny_demo, tmp_path,

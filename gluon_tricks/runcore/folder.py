@@ -21,7 +21,7 @@ from .. import atomic, checkpoint, outputs, runconfig
 from ..errors import UsageError
 from .logfile import copy_output
 from ..runconfig import CONFIG_FILE
-from .metrics import METRICS_FILE, MetricsLog, cut_metrics
+from .metrics import METRICS_FILE, MetricsLog, cut_metrics, read_metrics
 
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
@@ -145,6 +145,22 @@ class RunFolder:
         return [p for p in paths if p]
 
     def write_report(self, lines):
+        """Write report.md: the task's ``lines``, then when the run was stopped and resumed."""
         path = self.join(REPORT_FILE)
+        lines = list(lines) + self.interruptions()
         atomic.write_text(path, "\n".join(lines).rstrip() + "\n", replace=True)
         return path
+
+    def interruptions(self):
+        """Report lines for each stop and resume in metrics.jsonl (none for a run that went
+        straight through)."""
+        events = [e for e in read_metrics(self.metrics_path) if e.get("kind") in ("stop", "resume")]
+        if not events:
+            return []
+        lines = ["", "## Stops and resumes", ""]
+        for e in events:
+            what = ("stopped on %s after" % e.get("signal", "request") if e["kind"] == "stop"
+                    else "resumed at")
+            lines.append("- %s epoch %d batch %d (update %d)"
+                         % (what, e["epoch"], e["batch"], e.get("step", 0)))
+        return lines

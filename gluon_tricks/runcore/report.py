@@ -6,7 +6,7 @@ be rewritten for any finished run; the demo writes one after training.
 import os
 from typing import NamedTuple, Optional
 
-from .. import atomic, runconfig
+from .. import runconfig
 from ..errors import UsageError
 from . import folder
 from .metrics import METRICS_FILE, read_metrics
@@ -186,6 +186,4 @@ def write_report(run_dir, paper, data_note, classes, wall_seconds=None, command=
     for name, caption in PLOTS:
         if os.path.exists(os.path.join(run_dir, folder.PLOTS, name)):
             lines += ["**%s**" % caption, "", "![%s](plots/%s)" % (caption, name), ""]
-    path = os.path.join(run_dir, folder.REPORT_FILE)
-    atomic.write_text(path, "\n".join(lines).rstrip() + "\n", replace=True)
-    return path
+    return folder.RunFolder(run_dir).write_report(lines)
