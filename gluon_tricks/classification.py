@@ -164,7 +164,7 @@ class Run(loop.Training):
                                          optimizer_params(cfg, self.scheduler))
         self.params = [p for p in self.net.collect_params().values() if p.grad_req != "null"]
         self.scaler = LossScaler(cfg.loss_scale) if cfg.fp16 else None
-        self.use_mixup, self.rng = False, None
+        self.use_mixup = False
         if resume_from:
             self.restore(resume_from)
         else:
@@ -204,21 +204,13 @@ class Run(loop.Training):
 
     # -- what the run core asks -------------------------------------------------------------
     def state(self):
-        """The loss scale (FP16) and mixup's RNG within the epoch; the trainer keeps this run's
-        lr schedule on resume (the same formula, possibly with a new end: see
-        config.check_resume)."""
-        kind, key, pos, has_gauss, cached = self.rng.get_state() if self.rng else (None,) * 5
-        return {"loss_scaler": self.scaler.state_dict() if self.scaler else None,
-                "mixup_rng": None if kind is None else
-                [kind, key.tolist(), int(pos), int(has_gauss), float(cached)]}
+        """The loss scale (FP16); the trainer keeps this run's lr schedule on resume (the same
+        formula, possibly with a new end: see config.check_resume)."""
+        return {"loss_scaler": self.scaler.state_dict() if self.scaler else None}
 
     def restore_state(self, state):
         if self.scaler is not None:
             self.scaler.load_state_dict(state["loss_scaler"])
-
-    def restore_epoch(self, state):
-        kind, key, pos, has_gauss, cached = state["mixup_rng"]
-        self.rng.set_state((kind, np.array(key, dtype=np.uint32), pos, has_gauss, cached))
 
     def report(self, result, seconds):
         """report.md of a ``train`` run: the final and best validation scores and the speed
@@ -248,14 +240,15 @@ class Run(loop.Training):
         return {k: result[k] for k in ("top1", "top5", "images")}
 
     def begin_epoch(self, epoch, seed):
-        """Mixup (§5.4) in this epoch or not, and its pairs and λ drawn from ``seed``."""
+        """Mixup (§5.4) in this epoch or not."""
         cfg = self.cfg
         use_mixup = cfg.mixup_alpha > 0 and mixup_active(epoch, cfg.num_epochs, cfg.mixup_off_epoch)
-        self.rng, self.use_mixup = np.random.RandomState(seed), use_mixup
+        self.use_mixup = use_mixup
         return {"mixup": use_mixup}
 
-    def update(self, batch):
-        return self.step(batch, self.use_mixup, self.rng)
+    def update(self, batch, seed):
+        """One update, mixup's pairs and λ drawn from the update's ``seed``."""
+        return self.step(batch, self.use_mixup, np.random.RandomState(seed))
 
     def line_fields(self):
         return {"skipped_steps": self.scaler.skipped if self.scaler else 0,

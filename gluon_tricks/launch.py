@@ -9,7 +9,9 @@ Workers run gluon-tricks' ``train ...`` (or a Python script). Both start as ``py
 with the package's root in place of the current folder at the front of ``sys.path`` (what
 Python 3.11's ``-P`` does, on every version): nothing in the folder the job is launched from
 (a ``mxnet.py`` that came with a data set) is imported. Every child gets its own process group;
-the first non-zero exit, Ctrl-C or SIGTERM stops all of them.
+the first non-zero exit, Ctrl-C or SIGTERM stops all of them: the workers first (a training run
+then stops after its update with a checkpoint, README "Preemptible machines"), the servers and
+the scheduler once the workers are gone.
 
 Worker labels are launch indices: the scheduler assigns the kvstore ranks, so ``[worker 1]`` need
 not be rank 1 (rank 0 is the one that writes the run folder).
@@ -31,7 +33,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .errors import UsageError, shown
+from .errors import Stopped, UsageError, shown
 from .options import MAX_PARALLEL
 
 DIST_KVSTORES = ("dist_sync", "dist_device_sync")
@@ -42,9 +44,13 @@ SERVER_CODE = BOOT + "import mxnet"
 WORKER_CODE = BOOT + "from gluon_tricks.cli import main; sys.exit(main())"
 MAX_PORT = 65535
 STOP_GRACE_SECONDS = 5.0
+# How long stopped workers may take (an update, a checkpoint and an evaluation) when the job is
+# stopped on request, or one worker stopped so (the others stop after the same update).
+WORKER_STOP_SECONDS = 300.0
 SERVER_EXIT_SECONDS = 30.0
 POLL_SECONDS = 0.05
 PR_SET_PDEATHSIG = 1
+STOPPED = Stopped.exit_code
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 EPILOG = """\
@@ -200,12 +206,26 @@ class Job:
         while True:
             for child in self.children:
                 code = child.proc.poll()
+                if code == STOPPED and child.is_worker:
+                    self._say("%s stopped on request (exit code %d); the other workers stop after "
+                              "the same update" % (child.label, code))
+                    self.wait_workers(WORKER_STOP_SECONDS)
+                    return code
                 if code:
                     self._say("%s exited with code %d; stopping the other processes"
                               % (child.label, exit_code(code)))
                     return exit_code(code)
             if all(c.proc.returncode == 0 for c in self.children if c.is_worker):
                 return self._wait_servers()
+            time.sleep(POLL_SECONDS)
+
+    def wait_workers(self, seconds):
+        """Let the workers end on their own, for up to ``seconds`` or until one fails."""
+        deadline = time.time() + seconds
+        workers = [c.proc for c in self.children if c.is_worker]
+        while time.time() < deadline and any(p.poll() is None for p in workers):
+            if any(p.returncode not in (None, 0, STOPPED) for p in workers):
+                return
             time.sleep(POLL_SECONDS)
 
     def _wait_servers(self):
@@ -223,24 +243,28 @@ class Job:
                 return exit_code(code)
         return 0
 
-    def stop(self):
-        """SIGTERM every child's process group, SIGKILL what is left after a grace period."""
-        self._signal_all(signal.SIGTERM, running_only=True)
-        deadline = time.time() + STOP_GRACE_SECONDS
-        for child in self.started:
-            try:
-                child.proc.wait(max(0.0, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                pass
+    def stop(self, worker_grace=STOP_GRACE_SECONDS):
+        """SIGTERM the workers' process groups and give them ``worker_grace`` seconds, then the
+        servers' and the scheduler's a grace period; SIGKILL what is left."""
+        for workers, grace in ((True, worker_grace), (False, STOP_GRACE_SECONDS)):
+            self._signal_all(signal.SIGTERM, running_only=True, workers=workers)
+            deadline = time.time() + grace
+            for child in self.started:
+                if child.is_worker or not workers:
+                    try:
+                        child.proc.wait(max(0.0, deadline - time.time()))
+                    except subprocess.TimeoutExpired:
+                        pass
         self._signal_all(signal.SIGKILL, running_only=False)
         for child in self.started:
             child.proc.wait()
         for relay in self.relays:
             relay.join(timeout=STOP_GRACE_SECONDS)
 
-    def _signal_all(self, signum, running_only):
+    def _signal_all(self, signum, running_only, workers=False):
+        """Signal every started child's process group (``workers``: the workers' only)."""
         for child in self.started:
-            if running_only and child.proc.poll() is not None:
+            if (running_only and child.proc.poll() is not None) or (workers and not child.is_worker):
                 continue
             try:
                 os.killpg(child.proc.pid, signum)
@@ -286,11 +310,14 @@ def launch(command, workers, servers, host="127.0.0.1", port=None):
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS} if main else {}
     if main:
         _set_handlers(stop_handlers())
+    grace = WORKER_STOP_SECONDS
     try:
         job.start()
-        return job.wait()
+        code = job.wait()
+        grace = STOP_GRACE_SECONDS          # the workers are done, or one failed
+        return code
     finally:
         if main:
             _set_handlers(dict.fromkeys(STOP_SIGNALS, signal.SIG_IGN))
-        job.stop()
+        job.stop(grace)
         _set_handlers(previous)

@@ -15,9 +15,9 @@ def epoch_seed(seed, epoch, rank):
 
 def update_seed(seed, epoch, update, rank):
     """A 31-bit seed for update ``update`` (0-based) of an epoch: MXNet's RNG is set to it
-    before each update, so the update's draws on the devices (the colour jitter, dropout, a
-    detector's sampling) are a function of its number and a run resumes exactly within an
-    epoch."""
+    before each update and the update's own draws (mixup's pairs and λ) come from it, so the
+    draws of an update (also the colour jitter, dropout, a detector's sampling on the devices)
+    are a function of its number and a run resumes exactly within an epoch, on every worker."""
     return int(np.random.SeedSequence([seed, epoch + 1, rank, update + 1])
                .generate_state(1)[0] >> 1)
 

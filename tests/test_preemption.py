@@ -10,13 +10,16 @@ with generous limits, never timings.
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
+import uuid
 
 import mxnet as mx
 import numpy as np
 import pytest
 
-from cli import LIMIT, events, kill_when, run_cli, start_cli
+from cli import LIMIT, child_env, events, kill_when, run, run_cli, start_cli
 from gluon_tricks.atomic import MARK
 from gluon_tricks.errors import Stopped
 
@@ -168,3 +171,80 @@ def test_segment_stops_within_an_epoch_and_resumes_bit_identical(tmp_path):
     assert same_arrays(arrays(run / "checkpoints" / "epoch-0002"),
                        arrays(straight / "checkpoints" / "epoch-0002"))
     assert run_events(run) == run_events(straight)
+
+
+HOROVODRUN = os.path.join(os.path.dirname(sys.executable), "horovodrun")
+TAG = "GLUON_TRICKS_TEST_TAG"
+TWO = ["--model", "resnet18_v1b", "--input-size", "32", "--batch-size", "8", "--threads", "1",
+       "--batches-per-epoch", "3", "--num-epochs", "2", "--log-interval", "1",
+       "--lr-decay-epoch", "1", "--lr-per-256", "0.1", "--mixup"]
+
+
+def job(kvstore, *args):
+    """The command of a two-worker job: ``gluon-tricks launch`` with one parameter server, or
+    ``horovodrun`` with two ranks."""
+    if kvstore == "horovod":
+        return [HOROVODRUN, "--gloo", "-np", "2", "-H", "localhost:2", sys.executable, "-m",
+                "gluon_tricks", *args]
+    return [sys.executable, "-m", "gluon_tricks", "launch", "--workers", "2", "--servers", "1",
+            "--", *args]
+
+
+def worker_pids(tag, kvstore):
+    """{rank (Horovod) or launch order (dist_sync): pid} of the job's training processes."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+        except OSError:
+            continue
+        if env.get(TAG.encode()) != tag.encode():
+            continue
+        if kvstore == "horovod" and b"HOROVOD_RANK" in env:
+            found[int(env[b"HOROVOD_RANK"])] = int(pid)
+        elif kvstore != "horovod" and env.get(b"DMLC_ROLE") == b"worker":
+            found[len(found)] = int(pid)
+    return found
+
+
+@pytest.mark.parametrize("kvstore", ["dist_sync", "horovod"])
+def test_a_signal_to_one_worker_stops_every_worker_after_the_same_update(tiny_demo, tmp_path,
+                                                                          kvstore):
+    """Two workers; SIGUSR1 to one of them (Horovod: rank 1, which does not write) after the
+    first update of epoch 2: both stop after the same update, rank 0 writes the checkpoint, and
+    the job resumed with --resume DIR ends as the uninterrupted one."""
+    tag = uuid.uuid4().hex
+    flags = ["--kvstore", kvstore, "--data-dir", tiny_demo, *TWO]
+    straight, stopped = tmp_path / "straight", tmp_path / "run"
+    proc = run(job(kvstore, "train", *flags, "--save-dir", straight), env={TAG: tag})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.Popen(job(kvstore, "train", *flags, "--save-dir", stopped),
+                            env=child_env({TAG: tag}), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + LIMIT
+        while (2, 1) not in progress(stopped):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.002)
+        os.kill(worker_pids(tag, kvstore)[1], signal.SIGUSR1)
+        _, err = proc.communicate(timeout=LIMIT)
+    finally:
+        proc.kill()     # the launcher's children follow it (parent-death signal)
+    # horovodrun turns any non-zero exit of a rank into a failure of its own
+    assert proc.returncode == (75 if kvstore != "horovod" else 1), err
+    stops = sorted(line.split("train: stopped on ", 1)[1].split(";")[0]
+                   for line in err.splitlines() if "train: stopped on " in line)
+    assert len(stops) == 2, err
+    where = stops[0].split(" ", 1)[1]                   # "after epoch 2 batch B of 3"
+    assert stops[1].endswith(where) and where.startswith("after epoch 2 batch"), stops
+    assert any(stop.startswith("SIGUSR1") for stop in stops), stops
+    (event,) = [e for e in events(stopped) if e["kind"] == "stop"]
+    assert where == "after epoch 2 batch %d of 3" % event["batch"]
+    # launch checks its workers' command line for the kvstore; Horovod takes the saved one
+    again = ["--kvstore", kvstore] if kvstore != "horovod" else []
+    proc = run(job(kvstore, "train", "--resume", stopped, *again), env={TAG: tag})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert same_arrays(arrays(stopped / "checkpoints" / "epoch-0002"),
+                       arrays(straight / "checkpoints" / "epoch-0002"))
+    assert run_events(stopped) == run_events(straight)

@@ -108,9 +108,10 @@ class Training:
         RNGs are already seeded for the epoch."""
         raise NotImplementedError
 
-    def update(self, batch):
-        """One update on ``batch``; returns per device (loss sum, correct count or None), as
-        NDArrays or numbers (read only when a progress line is due)."""
+    def update(self, batch, seed):
+        """One update on ``batch``, any random draws of its own from ``seed`` (the update's,
+        which MXNet's RNG is also set to); returns per device (loss sum, correct count or None),
+        as NDArrays or numbers (read only when a progress line is due)."""
         raise NotImplementedError
 
     def evaluate(self):
@@ -128,10 +129,6 @@ class Training:
 
     def restore_state(self, state):
         """Take back :meth:`state` from a checkpoint's state dict."""
-
-    def restore_epoch(self, state):
-        """Resuming within an epoch: after :meth:`begin_epoch`, take back what :meth:`state`
-        kept of the epoch in progress (e.g. an RNG of its own)."""
 
     def reading(self, split, where):
         """A context turning a reader's failure on ``split`` at ``where`` into a one-line stop."""
@@ -238,15 +235,17 @@ class Training:
                          % (epoch + 1, done, self.iters))
 
     def stopped(self, epoch, batch, where):
-        """Stop on request at ``where`` (batch ``batch`` of epoch ``epoch``, from 1), the newest
-        checkpoint written: a "stop" event, one line, exit code 75."""
+        """Stop on request at ``where`` (batch ``batch`` of epoch ``epoch``, from 1), where the
+        root process has just written a checkpoint: a "stop" event, one line, exit code 75."""
+        name = (checkpoint.WITHIN_NAME % (epoch, batch) if batch
+                else checkpoint.EPOCH_NAME % (epoch - 1))
         if self.log is not None:
             self.log.log(kind="stop", epoch=epoch, batch=batch, signal=self.stops.name,
                          step=self.trainer.optimizer.num_update)
         self.barrier()
         raise Stopped("stopped on %s %s; checkpoint %s; continue with: %s"
-                      % (self.stops.name if self.stops.signal else "request", where,
-                         self.last_checkpoint, self.folder.resume_command()))
+                      % (self.stops.name, where, os.path.join(self.folder.checkpoints, name),
+                         self.folder.resume_command()))
 
     def train_epoch(self, epoch, progress, log):
         """Epoch ``epoch`` (0-based) of training, printing and logging ``progress`` lines to
@@ -257,8 +256,6 @@ class Training:
         seed_everything(seed)
         facts = self.begin_epoch(epoch, seed)
         start = self.start_batch if epoch == self.start_epoch else 0
-        if start:
-            self.restore_epoch(self.resumed)
         tally = Tally(self.images_per_update, self.resumed["tally"] if start else None)
         with self.reading("train", "the start of epoch %d" % (epoch + 1)):
             batches = self.epoch_batches(epoch, start)
@@ -271,8 +268,9 @@ class Training:
                 raise UsageError("the training set gave %d batches in epoch %d, fewer than the %d "
                                  "of an epoch" % (i, epoch + 1, self.iters))
             fetched = time.time()
-            mx.random.seed(update_seed(self.cfg.seed, epoch, i, self.rank), ctx="all")
-            tally.add(self.update(batch))
+            draws = update_seed(self.cfg.seed, epoch, i, self.rank)
+            mx.random.seed(draws, ctx="all")
+            tally.add(self.update(batch, draws))
             loss, metric = 0.0, None
             if (i + 1) % self.cfg.log_interval == 0 or i == self.iters - 1:
                 loss_sum, correct, images = tally.close_window()

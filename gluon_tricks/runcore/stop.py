@@ -40,7 +40,8 @@ class StopRequests:
 
     @property
     def name(self):
-        return signal.Signals(self.signal).name
+        """The signal's name; "request" on a worker that stops because another got one."""
+        return signal.Signals(self.signal).name if self.signal else "request"
 
 
 class CheckpointClock:

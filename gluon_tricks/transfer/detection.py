@@ -180,7 +180,7 @@ class Detection(TransferTraining):
         self.net.hybridize(static_alloc=True)    # a new graph: training and inference differ
         return super().epoch_batches(epoch, start)
 
-    def update(self, batch):
+    def update(self, batch, seed):
         """The four losses of GluonCV's train_faster_rcnn.py: RPN objectness (sigmoid BCE) and
         box (smooth L1, ρ = 1/9), each normalised by the sampled anchors; R-CNN class (softmax
         CE) and box (smooth L1), normalised by the sampled RoIs. Returns each device's loss."""

@@ -172,7 +172,7 @@ class Segmentation(TransferTraining):
         cfg = self.cfg
         return make_scheduler("poly", cfg.lr, self.iters, cfg.num_epochs, power=POLY_POWER)
 
-    def update(self, batch):
+    def update(self, batch, seed):
         data, target = batch
         data = gluon.utils.split_and_load(data, self.contexts)
         target = gluon.utils.split_and_load(target, self.contexts)
