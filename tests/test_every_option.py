@@ -20,6 +20,7 @@ import io
 import itertools
 import json
 import os
+import shutil
 from typing import NamedTuple, Tuple
 
 import cv2
@@ -278,14 +279,27 @@ class Views:
         return [str(a).format(**self.paths) for a in args]
 
     def get(self, kind, args, twice=False):
+        """The view of ``kind ARGS``, made once. A base run (``twice``) is made twice and must
+        repeat exactly; its folder stays (observations continue it), the repeat's and a changed
+        run's folders are removed once seen (the runs' checkpoints would take gigabytes)."""
         key = (kind, tuple(args))
         if key not in self.cache:
-            self.cache[key] = getattr(self, kind)(self.expand(args), self.folder())
+            folder = self.folder()
+            self.cache[key] = getattr(self, kind)(self.expand(args), folder)
             if twice:
-                again = getattr(self, kind)(self.expand(args), self.folder())
+                again_folder = self.folder()
+                again = getattr(self, kind)(self.expand(args), again_folder)
+                shutil.rmtree(again_folder)
                 differ = [k for k in again if k not in ("said", "folder")
                           and not same(self.cache[key][k], again[k])]
                 assert not differ, "%s %s does not repeat exactly: %s" % (kind, args, differ)
+            else:
+                shutil.rmtree(folder)
+                if "folder" in self.cache[key]:
+                    self.cache[key] = dict(self.cache[key], folder=None)
+        elif twice:
+            assert "folder" not in self.cache[key] or self.cache[key]["folder"] is not None, \
+                "%s %s was first made as a changed run, whose folder is gone" % (kind, args)
         return self.cache[key]
 
     @staticmethod
