@@ -29,12 +29,16 @@ import json
 import os
 import secrets
 import shutil
+import re
 import socket
+import stat
 
 from .errors import UsageError
 
 MARK = ".gluon-tricks-"
 MARKER_FILE = ".gluon-tricks-staging"
+_TOKEN_BYTES = 6
+_STAGING_NAME = re.compile(r"\..+%s[0-9a-f]{%d}\Z" % (re.escape(MARK), 2 * _TOKEN_BYTES))
 # Inside a staging folder: the final output set aside while its replacement is published.
 PREVIOUS = "previous"
 
@@ -64,7 +68,7 @@ class Occupied(UsageError):
 def temp_path(path):
     """A fresh temporary name beside ``path`` (see the module docstring)."""
     folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, "." + name + MARK + secrets.token_hex(6))
+    return os.path.join(folder, "." + name + MARK + secrets.token_hex(_TOKEN_BYTES))
 
 
 def leftovers(path):
@@ -298,16 +302,46 @@ def _running(owner):
     return True
 
 
+def _unfinished(path):
+    """Remove ``path`` if it is a staging folder caught at its first or last step (a kill
+    between its creation and its marker, or between the marker's removal and its own): it
+    then holds nothing, or nothing but an unreadable marker, so no one's data goes with it.
+    Returns whether it was removed."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        return False
+    entries = os.listdir(path)
+    if not set(entries) <= {MARKER_FILE}:
+        return False
+    marker = os.path.join(path, MARKER_FILE)
+    if entries:
+        if not stat.S_ISREG(os.lstat(marker).st_mode):
+            return False
+        os.unlink(marker)
+    try:
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
+
+
 def remove_leftovers(folder, restorable):
     """Delete the staging folders of processes that are gone (a kill midway through a write)
     from ``folder``; an output set aside there whose replacement never arrived is first put
     back when ``restorable(path)``. Only folders with this module's name and marker are
-    touched: a user's file is never deleted, whatever its name. Returns the names removed."""
+    touched, and folders of that name caught before their marker was written or after it was
+    removed (:func:`_unfinished`): a user's file is never deleted, whatever its name. Returns
+    the names removed."""
     removed = []
     for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
         path = os.path.join(folder, entry)
-        owner = _owner(path) if entry.startswith(".") and MARK in entry else None
-        if owner is None or _running(owner):
+        if not _STAGING_NAME.match(entry):
+            continue
+        owner = _owner(path)
+        if owner is None:
+            if _unfinished(path):
+                removed.append(entry)
+            continue
+        if _running(owner):
             continue
         previous, target = os.path.join(path, PREVIOUS), os.path.join(folder, owner["target"])
         if os.path.isdir(previous) and not os.path.lexists(target) and restorable(previous):

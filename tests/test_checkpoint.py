@@ -415,6 +415,13 @@ def test_newest_prune_and_leftovers_of_a_killed_run(tmp_path):
                    % os.path.join(root, "epoch-0004"))
     live = atomic.staging(root, "epoch-0008")
     live_path = live.__enter__()
+    # Killed right after creating a staging folder (no marker yet, or an empty one), or right
+    # after its discard removed the marker: empty of anyone's data, so removed too.
+    caught = [".epoch-0009.gluon-tricks-00000000000a", ".best.gluon-tricks-00000000000b",
+              ".latest.gluon-tricks-00000000000c"]
+    for name in caught:
+        os.mkdir(os.path.join(root, name))
+    open(os.path.join(root, caught[1], atomic.MARKER_FILE), "w").close()
     # A user's files named like the old leftovers, or like ours but without the marker.
     users = ["photos.old-2019", "thesis.tex.tmp-99999", "epoch-0003.del-1",
              ".best.gluon-tricks-0123456789ab"]
@@ -426,8 +433,8 @@ def test_newest_prune_and_leftovers_of_a_killed_run(tmp_path):
         f.write("mine")
     assert not os.path.exists(best)
     removed = checkpoint.remove_leftovers(root)
-    assert len(removed) == 3 and all(name.startswith(".epoch-000") or name.startswith(".best.")
-                                     for name in removed)
+    assert len(removed) == 6 and set(caught) < set(removed)
+    assert all(name.startswith((".epoch-000", ".best.", ".latest.")) for name in removed)
     assert sorted(os.listdir(root)) == sorted(
         ["best", "epoch-0002", "epoch-0005", "epoch-0006", "latest", os.path.basename(live_path)]
         + users)
