@@ -167,3 +167,20 @@ def test_resume_check_names_each_unsafe_difference_and_allows_safe_ones():
     with pytest.raises(UsageError, match=r"model \(checkpoint: resnet18_v1, now: resnet34_v1\)"
                                          r".*classes.*only save_dir"):
         check_resume(saved, other)
+
+
+def test_resume_with_another_world_size_is_refused_naming_workers_and_total_batch():
+    """Two dist_sync workers' checkpoint resumed by one worker: its total batch, and so every
+    later number, would differ (README "Preemptible machines")."""
+    two = {"DMLC_ROLE": "worker", "DMLC_NUM_WORKER": "2"}
+    saved = resolve(TrainConfig(model="resnet18_v1", batch_size=8, kvstore="dist_sync"),
+                    two).to_dict()
+    for workers in ("2", "3"):
+        now = resolve(TrainConfig(model="resnet18_v1", batch_size=8, kvstore="dist_sync"),
+                      dict(two, DMLC_NUM_WORKER=workers)).to_dict()
+        if workers == "2":
+            check_resume(saved, now)
+            continue
+        with pytest.raises(UsageError, match=r"num_workers \(checkpoint: 2, now: 3\); "
+                                             r"total_batch_size \(checkpoint: 16, now: 24\)"):
+            check_resume(saved, now)
