@@ -17,7 +17,8 @@ Every file and folder the program writes goes through this module, so one mechan
 * **Staging folders** hold outputs that MXNet writes by path (checkpoints, ``export``,
   ``prepare``) and a final output set aside while it is replaced. Each holds a marker file
   naming its process; :func:`remove_leftovers` deletes only such folders, and only once their
-  process is gone, in folders the program made (a run's ``checkpoints/``).
+  process is gone, in folders the program made (a run's ``checkpoints/``), and folders of that
+  name left empty by a kill before the marker was written or after it was removed.
 * **Appends** (logs) are opened with ``O_NOFOLLOW``: a link at a log's path is refused.
 * Files published by this process are remembered (device and inode), so the clean-up after a
   failed command removes only what it made (:func:`made_here`).

@@ -68,12 +68,13 @@ def _environment(home):
 
 
 def apply():
-    """Set the suite's process state (signals, descriptors, umask, environment, cwd); returns
-    the suite's HOME folder."""
+    """Set the suite's process state (signals, descriptors, umask, environment); returns the
+    suite's HOME folder, which conftest makes the working folder once the tests are collected
+    (pytest and its workers resolve the paths they were given against the folder they started
+    in)."""
     _own_signals()
     _standard_descriptors()
     os.umask(0o022)
     home = tempfile.mkdtemp(prefix="gluon-tricks-tests-home-")
     _environment(home)
-    os.chdir(home)
     return home

@@ -17,6 +17,13 @@ def pytest_unconfigure(config):
     shutil.rmtree(SUITE_HOME, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def suite_working_folder():
+    """Session fixtures run in the suite's own HOME folder, never in the one pytest was started
+    from."""
+    os.chdir(SUITE_HOME)
+
+
 @pytest.fixture(autouse=True)
 def own_working_folder(tmp_path, monkeypatch):
     """Each test runs in an empty folder of its own: nothing may depend on, or write into, the
