@@ -43,7 +43,7 @@ setup(
         # imports and runs CPU pipelines without a GPU); 1.34-1.39 carry the MXNet plugin.
         "dali": ["nvidia-dali-cuda110>=1.34,<1.40"],
         "horovod": ["horovod==0.28.1"],
-        "test": ["pytest", "onnxruntime"],
+        "test": ["pytest", "pytest-xdist", "onnxruntime"],
     },
     entry_points={"console_scripts": ["gluon-tricks=gluon_tricks.cli:main"]},
 )
