@@ -280,10 +280,13 @@ def make_copy(folder):
 
 
 def pytest(folder, tests, timeout):
-    """Run ``tests`` in the copy; returns (exit code, first failing test or error line, seconds)."""
+    """Run ``tests`` in the copy in one process (``-n 0``: under pytest-xdist, ``-x`` ends a
+    failing run with exit code 2, "interrupted", not 1); returns (exit code, first failing test
+    or error line, seconds)."""
     env = dict(os.environ, PYTHONPATH=folder, PYTHONDONTWRITEBYTECODE="1")
     start = time.time()
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-n", "0", "-x", "-q", "-rf", "-p", "no:cacheprovider",
+           *tests]
     try:
         proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True,
                               timeout=timeout)
