@@ -28,9 +28,9 @@ import ctypes
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
-import re
 import socket
 import stat
 
