@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from .errors import Stopped, UsageError, shown
 from .options import MAX_PARALLEL
+from .runcore.stop import StopRequests
 
 DIST_KVSTORES = ("dist_sync", "dist_device_sync")
 # The helpers' ``python -c`` code: the package root (their first argument) replaces the current
@@ -186,9 +187,12 @@ class Job:
         self.started = []
         self.relays = []
 
-    def start(self):
+    def start(self, stops):
+        """Start the children in order; none after a stop request."""
         hook = _parent_death_signal()
         for child in self.children:
+            if stops.signal is not None:
+                break
             child.proc = subprocess.Popen(child.argv, env=child.env, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, start_new_session=True,
                                           preexec_fn=hook)
@@ -201,9 +205,10 @@ class Job:
                 relay.start()
                 self.relays.append(relay)
 
-    def wait(self):
-        """Block until the workers finish; return the job's exit code (first failure wins)."""
-        while True:
+    def wait(self, stops):
+        """Block until the workers finish; return the job's exit code (first failure wins), or
+        None once a stop is requested."""
+        while stops.signal is None:
             for child in self.children:
                 code = child.proc.poll()
                 if code == STOPPED and child.is_worker:
@@ -218,6 +223,7 @@ class Job:
             if all(c.proc.returncode == 0 for c in self.children if c.is_worker):
                 return self._wait_servers()
             time.sleep(POLL_SECONDS)
+        return None
 
     def wait_workers(self, seconds):
         """Let the workers end on their own, for up to ``seconds`` or until one fails."""
@@ -276,48 +282,20 @@ class Job:
         print("gluon-tricks launch: %s" % text, file=sys.stderr, flush=True)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP to the launcher, handled like Ctrl-C."""
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated()
-
-
-def _set_handlers(handlers):
-    for signum, handler in handlers.items():
-        signal.signal(signum, handler)
-
-
-def stop_handlers():
-    """The handlers that stop the job: SIGTERM (what ``kill``, schedulers and container runtimes
-    send) always; SIGHUP only if it was not ignored when this process started. SIGINT keeps
-    Python's own handling, which follows the same Unix convention: a job started with Ctrl-C or
-    hang-up ignored (a background job of a script, ``nohup``) leaves them ignored."""
-    handlers = {signal.SIGTERM: _raise_terminated}
-    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
-        handlers[signal.SIGHUP] = _raise_terminated
-    return handlers
-
-
 def launch(command, workers, servers, host="127.0.0.1", port=None):
     """Run the job for ``command`` (``["train", ...]`` or ``["python", script, ...]``); return
-    its exit code. Every child is gone when this returns, also on Ctrl-C (re-raised); a second
-    Ctrl-C during the clean-up is ignored so it cannot leave processes behind."""
-    children = plan(command, workers, servers, host, port or free_port(host))
-    job = Job(children)
-    main = threading.current_thread() is threading.main_thread()
-    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS} if main else {}
-    if main:
-        _set_handlers(stop_handlers())
-    grace = WORKER_STOP_SECONDS
-    try:
-        job.start()
-        code = job.wait()
-        grace = STOP_GRACE_SECONDS          # the workers are done, or one failed
-        return code
-    finally:
-        if main:
-            _set_handlers(dict.fromkeys(STOP_SIGNALS, signal.SIG_IGN))
-        job.stop(grace)
-        _set_handlers(previous)
+    its exit code. Every child is gone when this returns. SIGTERM always, and Ctrl-C and SIGHUP
+    unless ignored at start (the Unix convention for a background job or ``nohup``), stop the
+    job: the workers get the time to checkpoint, then :class:`KeyboardInterrupt` is raised. A
+    further signal during the clean-up changes nothing, so it cannot leave processes behind."""
+    job = Job(plan(command, workers, servers, host, port or free_port(host)))
+    code = None
+    with StopRequests(STOP_SIGNALS) as stops:
+        try:
+            job.start(stops)
+            code = job.wait(stops)
+        finally:
+            job.stop(STOP_GRACE_SECONDS if code is not None else WORKER_STOP_SECONDS)
+    if code is None:
+        raise KeyboardInterrupt
+    return code

@@ -210,6 +210,37 @@ def test_stopping_the_launcher_stops_every_process(tag, signum, code):
     assert_no_leftovers(tag)
 
 
+# The launcher, run in a process that signals itself from inside the parent's after-fork hook of
+# its third child: where a signal arrives whenever a test's signal lands while children start.
+SIGNAL_DURING_FORK = """import os, signal, sys
+forks = []
+def hook():
+    forks.append(1)
+    if len(forks) == 3:
+        os.kill(os.getpid(), int(sys.argv[1]))
+os.register_at_fork(after_in_parent=hook)
+from gluon_tricks.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_the_children_start_stops_the_job(tag, signum):
+    """A handler that raised was dropped inside ``os.fork``'s hooks ("Exception ignored"): the
+    launcher then waited forever on its sleeping workers. Requests are recorded instead."""
+    argv = [sys.executable, "-c", SIGNAL_DURING_FORK, int(signum), "launch", "--workers", "2",
+            "--servers", "1", "--", "python", "-c", "import time; time.sleep(300)"]
+    launcher = start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                     env={TAG: tag})
+    try:
+        _, stderr = launcher.communicate(timeout=EVENT_LIMIT)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 130 and "interrupted" in stderr, stderr
+    assert "Exception ignored" not in stderr, stderr
+    assert_no_leftovers(tag)
+
+
 def dispositions(pid):
     """The signals process ``pid`` ignores and the ones it catches, from /proc/PID/status."""
     masks = {}

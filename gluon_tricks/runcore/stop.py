@@ -7,25 +7,31 @@ second signal changes nothing (the write is atomic, see :mod:`gluon_tricks.check
 ``launch`` does, SIGINT stays ignored when the run was started with it ignored (a background job
 of a script, ``nohup``), while SIGTERM and SIGUSR1, a scheduler's notices, are always taken.
 ``--checkpoint-minutes`` bounds what a kill without warning loses.
+
+A signal is only recorded, never raised as an exception: an exception raised by a handler that
+runs inside a callback Python calls for itself (``os.fork``'s hooks while ``subprocess`` starts a
+child, a finalizer) is printed and dropped, and the request would be lost.
 """
 import signal
 import threading
 import time
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# The terminal's signals: left ignored when the process started with them ignored.
+TERMINAL = (signal.SIGINT, signal.SIGHUP)
 
 
 class StopRequests:
-    """While entered (in the main thread), the first stop signal received: ``signal`` (None
+    """While entered (in the main thread), the first of ``signals`` received: ``signal`` (None
     until one arrives) and ``name``."""
 
-    def __init__(self):
-        self.signal, self._saved = None, {}
+    def __init__(self, signals=SIGNALS):
+        self.signals, self.signal, self._saved = signals, None, {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            for signum in SIGNALS:
-                if signum != signal.SIGINT or signal.getsignal(signum) is not signal.SIG_IGN:
+            for signum in self.signals:
+                if signum not in TERMINAL or signal.getsignal(signum) is not signal.SIG_IGN:
                     self._saved[signum] = signal.signal(signum, self._received)
         return self
 
