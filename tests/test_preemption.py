@@ -19,7 +19,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from cli import LIMIT, child_env, events, kill_when, run, run_cli, start_cli
+from cli import LIMIT, events, kill_when, run, run_cli, start, start_cli
 from gluon_tricks.atomic import MARK
 from gluon_tricks.errors import Stopped
 
@@ -219,9 +219,8 @@ def test_a_signal_to_one_worker_stops_every_worker_after_the_same_update(tiny_de
     straight, stopped = tmp_path / "straight", tmp_path / "run"
     proc = run(job(kvstore, "train", *flags, "--save-dir", straight), env={TAG: tag})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = subprocess.Popen(job(kvstore, "train", *flags, "--save-dir", stopped),
-                            env=child_env({TAG: tag}), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    proc = start(job(kvstore, "train", *flags, "--save-dir", stopped), env={TAG: tag},
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + LIMIT
         while (2, 1) not in progress(stopped):
