@@ -5,7 +5,7 @@ import importlib.util
 import os
 import shutil
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from cli import ROOT
 
 
 def load_tool():

@@ -3,9 +3,10 @@
 SIGTERM, SIGINT and SIGUSR1 (what SLURM's ``--signal``, Kubernetes and cloud preemption notices
 send) are recorded while a run trains; the loop finishes the update in progress, writes a
 checkpoint of that exact point and exits with :class:`~gluon_tricks.errors.Stopped`'s code. A
-second signal changes nothing (the write is atomic, see :mod:`gluon_tricks.checkpoint`). As
-``launch`` does, SIGINT stays ignored when the run was started with it ignored (a background job
-of a script, ``nohup``), while SIGTERM and SIGUSR1, a scheduler's notices, are always taken.
+second signal changes nothing (the write is atomic, see :mod:`gluon_tricks.checkpoint`).
+``launch`` records SIGTERM, SIGINT and SIGHUP the same way. The terminal's signals (SIGINT,
+SIGHUP) stay ignored when the process was started with them ignored (a background job of a
+script, ``nohup``), while SIGTERM and SIGUSR1, a scheduler's notices, are always taken.
 ``--checkpoint-minutes`` bounds what a kill without warning loses.
 
 A signal is only recorded, never raised as an exception: an exception raised by a handler that
