@@ -154,14 +154,22 @@ def plan(command, workers, servers, host, port, env=None):
 
 def _parent_death_signal():
     """A pre-exec hook that makes the child get SIGTERM when the launcher dies, even by SIGKILL
-    (Linux ``prctl``); None elsewhere. libc is loaded here, in the parent, not after the fork."""
+    (Linux ``prctl``); None elsewhere. libc is loaded here, in the parent, not after the fork.
+    A launcher that died between the fork and the ``prctl`` sends nothing: the child then sees
+    another parent and exits before it runs anything."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    return lambda: prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    launcher = os.getpid()
+
+    def hook():
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != launcher:
+            os._exit(exit_code(-signal.SIGTERM))
+    return hook
 
 
 def _relay(pipe, stream, prefix, lock):

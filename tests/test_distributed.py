@@ -1,6 +1,7 @@
 """Distributed training for real: MXNet's parameter server via ``gluon-tricks launch`` and Horovod
 via ``horovodrun``, on a tiny demo set. Every worker must end with bit-identical weights, rank 0
 alone writes the run folder, and no process outlives the job."""
+import contextlib
 import json
 import os
 import signal
@@ -239,6 +240,37 @@ def test_a_signal_while_the_children_start_stops_the_job(tag, signum):
     assert launcher.returncode == 130 and "interrupted" in stderr, stderr
     assert "Exception ignored" not in stderr, stderr
     assert_no_leftovers(tag)
+
+
+# The launcher, in a process whose third child SIGKILLs it right after the fork, before the
+# child's pre-exec hook asks for the parent-death signal, and waits until it is orphaned.
+KILLED_BEFORE_THE_DEATH_SIGNAL = """import os, signal, sys
+forks = []
+def kill_parent():
+    if len(forks) == 2:
+        parent = os.getppid()
+        os.kill(parent, signal.SIGKILL)
+        while os.getppid() == parent:
+            pass
+os.register_at_fork(after_in_parent=lambda: forks.append(1), after_in_child=kill_parent)
+from gluon_tricks.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_launcher_killed_while_a_child_starts_leaves_no_orphan(tag):
+    """The death signal is set after the fork: a child whose launcher is already gone then exits
+    instead of running its command (here an hour's sleep, past every wait of the test)."""
+    proc = run([sys.executable, "-c", KILLED_BEFORE_THE_DEATH_SIGNAL, "launch", "--workers", "2",
+                "--servers", "1", "--", "python", "-c", "import time; time.sleep(3600)"],
+               env={TAG: tag})
+    try:
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        assert_no_leftovers(tag)
+    finally:
+        for pid in tagged_pids(tag):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def dispositions(pid):
